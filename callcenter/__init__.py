@@ -1,0 +1,1 @@
+"""callcenter: a self-hosted CRM for call centres, integrated with Asterisk telephony."""

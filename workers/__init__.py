@@ -1,0 +1,1 @@
+"""Background jobs (Celery, or in-process on the embedded default)."""
