@@ -1,0 +1,106 @@
+"""Call records (one per PBX call) and the append-only log of PBX events applied to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.calls.state import CallStatus
+from callcenter.db import Base, utcnow
+from callcenter.events import Direction, EndReason, Party
+
+
+class Outcome(StrEnum):
+    """The operator's one-click result of a call."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CALL_BACK = "call_back"
+    WRONG_NUMBER = "wrong_number"
+    SALE = "sale"
+    COMPLAINT = "complaint"
+    INFO = "info"
+
+
+def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("pbx", "call_key"),
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_agent_user_started", "agent_user_id", "started_at"),
+        Index("ix_calls_client_started", "client_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    call_key: Mapped[str] = mapped_column(String(128))
+    direction: Mapped[Direction] = mapped_column(_str_enum(Direction, "call_direction"))
+    status: Mapped[CallStatus] = mapped_column(_str_enum(CallStatus, "call_status"))
+    caller_num: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(255), default="")
+    caller_e164: Mapped[str | None] = mapped_column(String(16), index=True, default=None)
+    callee_num: Mapped[str] = mapped_column(String(64), default="")
+    callee_e164: Mapped[str | None] = mapped_column(String(16), default=None)
+    queue: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    agent: Mapped[str | None] = mapped_column(String(128), default=None)
+    agent_name: Mapped[str] = mapped_column(String(255), default="")
+    agent_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    ringing_agents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    wait_seconds: Mapped[float | None] = mapped_column(default=None)
+    talk_seconds: Mapped[float | None] = mapped_column(default=None)
+    end_reason: Mapped[EndReason | None] = mapped_column(
+        _str_enum(EndReason, "call_end_reason"), default=None
+    )
+    ended_by: Mapped[Party | None] = mapped_column(_str_enum(Party, "call_party"), default=None)
+    recording: Mapped[str | None] = mapped_column(String(255), default=None)
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="SET NULL"), default=None
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True, default=None
+    )
+    outcome: Mapped[Outcome | None] = mapped_column(
+        _str_enum(Outcome, "call_outcome"), default=None
+    )
+    outcome_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    outcome_at: Mapped[datetime | None] = mapped_column(default=None)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PbxEvent(Base):
+    """Every PBX event ever applied, once: the unique key makes a replay change nothing."""
+
+    __tablename__ = "pbx_events"
+    __table_args__ = (UniqueConstraint("pbx", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(255))
+    call_key: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
