@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.auth.ratelimit import LoginRateLimiter
+from callcenter.calls.ingest import CallEventSink
+from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
 from callcenter.db import make_engine, make_sessionmaker
 from callcenter.phones import PhoneIdentity, phone_identity
@@ -21,6 +26,24 @@ class AppContext:
     phones: PhoneIdentity
     streams: Streams
     login_limiter: LoginRateLimiter
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    pbx_health: Callable[[], dict[str, Any]] | None = None
+    """Set by the composition root when this process runs a PBX adapter."""
+
+    def ingest_policy(self) -> IngestPolicy:
+        """How PBX events become records under these settings."""
+        own = frozenset(
+            e164 for raw in self.settings.company_numbers if (e164 := self.phones.e164(raw))
+        )
+        return IngestPolicy(
+            phones=self.phones,
+            company_numbers=own,
+            auto_create_clients=self.settings.auto_create_clients,
+        )
+
+    def call_event_sink(self) -> CallEventSink:
+        """Where an adapter in this process sends its call events."""
+        return CallEventSink(self.sessionmaker, self.ingest_policy(), self.streams)
 
     async def close(self) -> None:
         await self.streams.close()

@@ -2,40 +2,99 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from callcenter.config import Settings, get_settings
 from callcenter.context import AppContext, build_context
 
-UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+def _find_ui_dir() -> Path:
+    """The `ui/` folder beside the package (a checkout) or in the working directory."""
+    beside = Path(__file__).resolve().parent.parent / "ui"
+    return beside if beside.is_dir() else Path.cwd() / "ui"
 
 
-def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
+UI_DIR = _find_ui_dir()
+
+BackgroundPart = Callable[[AppContext], Awaitable[Callable[[], Awaitable[None]]]]
+"""Something the composition root runs beside the API (an adapter, a simulator): started
+with the context, it returns the coroutine function that stops it."""
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    ctx: AppContext | None = None,
+    background: list[BackgroundPart] | None = None,
+) -> FastAPI:
     """The API and UI for `settings`; tests pass a ready `ctx` to share it."""
     settings = settings or (ctx.settings if ctx else get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_ctx = ctx is None
-        app.state.ctx = ctx or build_context(settings)
-        try:
+        async with AsyncExitStack() as stack:
+            if ctx is None:
+                app.state.ctx = build_context(settings)
+                stack.push_async_callback(app.state.ctx.close)
+            for part in background or []:
+                stack.push_async_callback(await part(app.state.ctx))
             yield
-        finally:
-            if own_ctx:
-                await app.state.ctx.close()
 
     app = FastAPI(title="callcenter", version="0.1.0", lifespan=lifespan)
     if ctx is not None:
         app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if not request.url.path.startswith("/docs"):
+            for name, value in _SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response
+
     _include_routers(app)
+    _mount_ui(app)
     return app
 
 
 def _include_routers(app: FastAPI) -> None:
     from callcenter.auth.api import router as auth_router
+    from callcenter.calls.api import router as calls_router
+    from callcenter.clients.api import router as clients_router
+    from callcenter.health import router as health_router
+    from callcenter.realtime.api import router as realtime_router
 
-    app.include_router(auth_router)
+    for router in (auth_router, clients_router, calls_router, realtime_router, health_router):
+        app.include_router(router)
+
+
+def _mount_ui(app: FastAPI) -> None:
+    app.mount("/ui", StaticFiles(directory=UI_DIR), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/operator")
+
+    @app.get("/login", include_in_schema=False)
+    async def login_page() -> FileResponse:
+        return FileResponse(UI_DIR / "login" / "index.html")
+
+    @app.get("/operator", include_in_schema=False)
+    async def operator_page() -> FileResponse:
+        return FileResponse(UI_DIR / "operator" / "index.html")

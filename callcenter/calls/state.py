@@ -212,7 +212,7 @@ def _on_answered(call: CallState, event: CallAnswered) -> tuple[CallState, list[
 def _on_transferred(call: CallState, event: CallTransferred) -> tuple[CallState, list[Effect]]:
     if event.to_agent is None or event.to_agent == call.agent:
         return call, []
-    updated = replace(call, agent=event.to_agent)
+    updated = replace(call, agent=event.to_agent, agent_name=event.to_agent_name)
     if call.status is CallStatus.ENDED:
         return updated, []
     return updated, [Connected(event.to_agent)]

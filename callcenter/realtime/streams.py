@@ -28,7 +28,7 @@ SUPERVISORS_TOPIC = "supervisors"
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     id: str
-    data: bytes
+    data: str
     """The event as JSON, serialised once for every subscriber: `{"id", "type", ...}`."""
 
 
@@ -54,9 +54,9 @@ class Streams(Protocol):
     async def close(self) -> None: ...
 
 
-def encode_event(event_id: str, topic: str, event_type: str, payload: Mapping[str, Any]) -> bytes:
+def encode_event(event_id: str, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
     body = {"id": event_id, "topic": topic, "type": event_type, **payload}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def parse_event_id(event_id: str) -> tuple[str, int] | None:

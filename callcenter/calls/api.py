@@ -1,0 +1,107 @@
+"""HTTP endpoints for call records: list with filters, detail, outcome and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from callcenter import audit
+from callcenter.auth.deps import OperatorP
+from callcenter.auth.models import Role
+from callcenter.calls import repository, service
+from callcenter.calls.models import Call
+from callcenter.calls.schemas import CallOut, CallPatch
+from callcenter.calls.state import CallStatus
+from callcenter.db import utcnow
+from callcenter.deps import Ctx, Db
+from callcenter.pagination import Page, PageParams, page_params
+from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+
+router = APIRouter(prefix="/api/calls", tags=["calls"])
+
+
+@router.get("", response_model=Page[CallOut])
+async def list_calls(
+    db: Db,
+    ctx: Ctx,
+    who: OperatorP,
+    paging: Annotated[PageParams, Depends(page_params)],
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    call_status: Annotated[CallStatus | None, Query(alias="status")] = None,
+    client_id: int | None = None,
+    agent_user_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[CallOut]:
+    """Calls, newest first. Operators see only the calls they answered."""
+    if not who.has_role(Role.SUPERVISOR):
+        agent_user_id = who.user_id
+    e164 = None
+    if phone:
+        e164 = ctx.phones.e164(phone)
+        if e164 is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "phone is not a number")
+    query = repository.call_filter(
+        agent_user_id=agent_user_id,
+        queue=queue,
+        status=call_status,
+        client_id=client_id,
+        since=since,
+        until=until,
+        phone_e164=e164,
+    )
+    rows, total = await repository.page_of_calls(
+        db, query, offset=paging.offset, limit=paging.per_page
+    )
+    items = [CallOut.model_validate(r) for r in rows]
+    return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
+
+
+async def _visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
+    row = await db.get(Call, call_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "call not found")
+    if not who.has_role(Role.SUPERVISOR) and row.agent_user_id != who.user_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your call")
+    return row
+
+
+@router.get("/{call_id}", response_model=CallOut)
+async def get_call(db: Db, who: OperatorP, call_id: int) -> CallOut:
+    return CallOut.model_validate(await _visible_call(db, who, call_id))
+
+
+@router.patch("/{call_id}", response_model=CallOut)
+async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: int, body: CallPatch) -> CallOut:
+    """Set the outcome (one click) and notes of a call the operator took."""
+    try:
+        row = await service.set_outcome(
+            db,
+            call_id=call_id,
+            user_id=who.user_id,
+            may_edit_any=who.has_role(Role.SUPERVISOR),
+            outcome=body.outcome,
+            notes=body.notes,
+            now=utcnow(),
+        )
+    except service.CallNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "call not found") from exc
+    except service.NotYourCall as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your call") from exc
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="set_outcome",
+        entity="call",
+        entity_id=str(call_id),
+        details={"outcome": body.outcome.value if body.outcome else None},
+    )
+    view = CallOut.model_validate(row)
+    summary = service.call_summary(row)
+    await db.commit()
+    await ctx.streams.publish(user_topic(who.user_id), "call.updated", {"call": summary})
+    await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+    return view

@@ -1,0 +1,50 @@
+"""API shapes of call records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from callcenter.calls.models import Outcome
+from callcenter.calls.state import CallStatus
+from callcenter.events import Direction, EndReason, Party
+
+
+class CallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pbx: str
+    call_key: str
+    direction: Direction
+    status: CallStatus
+    caller_num: str
+    caller_name: str
+    caller_e164: str | None
+    callee_num: str
+    queue: str | None
+    agent: str | None
+    agent_name: str
+    agent_user_id: int | None
+    started_at: datetime
+    queued_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_seconds: float | None
+    talk_seconds: float | None
+    end_reason: EndReason | None
+    ended_by: Party | None
+    recording: str | None
+    client_id: int | None
+    organization_id: int | None
+    outcome: Outcome | None
+    outcome_at: datetime | None
+    notes: str
+
+
+class CallPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome | None = None
+    notes: str | None = Field(default=None, max_length=10_000)

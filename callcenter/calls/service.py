@@ -1,0 +1,356 @@
+"""Applying PBX call events to call records, and what browsers must be told afterwards.
+
+`ingest` dedupes the events against the PBX event log, folds the new ones through the pure
+state machine, finds the caller's card by phone, and writes the records. It does not commit
+and does not publish: the edge that calls it commits first and publishes the returned
+notifications only after the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.calls import repository
+from callcenter.calls.agents import extension_of
+from callcenter.calls.models import Call, Outcome
+from callcenter.calls.state import (
+    CallState,
+    CallStatus,
+    Connected,
+    Effect,
+    Finished,
+    RingStarted,
+    RingStopped,
+    apply,
+)
+from callcenter.clients import service as clients
+from callcenter.clients.models import Client
+from callcenter.clients.schemas import Owner, PhoneIn
+from callcenter.events import CallEvent, Direction
+from callcenter.phones import PhoneIdentity
+from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    topic: str
+    type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPolicy:
+    phones: PhoneIdentity
+    company_numbers: frozenset[str] = frozenset()
+    """E.164 numbers of the company itself: never looked up as clients, never create one."""
+    auto_create_clients: bool = False
+
+
+@dataclass(slots=True)
+class _Touched:
+    row: Call
+    before: CallState | None
+    state: CallState
+    effects: list[Effect] = field(default_factory=list)
+
+
+def state_of(row: Call) -> CallState:
+    """The pure state held by a call record."""
+    return CallState(
+        pbx=row.pbx,
+        call_key=row.call_key,
+        direction=row.direction,
+        caller_num=row.caller_num,
+        caller_name=row.caller_name,
+        callee_num=row.callee_num,
+        status=row.status,
+        queue=row.queue,
+        agent=row.agent,
+        agent_name=row.agent_name,
+        ringing_agents=frozenset(row.ringing_agents or ()),
+        started_at=row.started_at,
+        queued_at=row.queued_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+        ended_by=row.ended_by,
+        recording=row.recording,
+    )
+
+
+def _write(row: Call, state: CallState) -> None:
+    row.direction = state.direction
+    row.caller_num = state.caller_num
+    row.caller_name = state.caller_name
+    row.callee_num = state.callee_num
+    row.status = state.status
+    row.queue = state.queue
+    row.agent = state.agent
+    row.agent_name = state.agent_name
+    row.ringing_agents = sorted(state.ringing_agents)
+    if state.started_at is not None:
+        row.started_at = state.started_at
+    row.queued_at = state.queued_at
+    row.answered_at = state.answered_at
+    row.ended_at = state.ended_at
+    row.end_reason = state.end_reason
+    row.ended_by = state.ended_by
+    row.recording = state.recording
+    row.wait_seconds = state.wait_seconds
+    row.talk_seconds = state.talk_seconds
+
+
+async def ingest(
+    session: AsyncSession, policy: IngestPolicy, events: Sequence[CallEvent]
+) -> list[Notification]:
+    """Apply new events (events seen before change nothing); what to publish after commit."""
+    new_ids = await repository.insert_new_events(session, events)
+    fresh = [e for e in events if e.event_id in new_ids]
+    if not fresh:
+        return []
+    touched: dict[tuple[str, str], _Touched] = {}
+    for pbx in {e.pbx for e in fresh}:
+        keys = [e.call_key for e in fresh if e.pbx == pbx]
+        for key, row in (await repository.calls_by_keys(session, pbx, keys)).items():
+            state = state_of(row)
+            touched[(pbx, key)] = _Touched(row, state, state)
+    for event in fresh:
+        entry = touched.get((event.pbx, event.call_key))
+        state, effects = apply(entry.state if entry else None, event)
+        if entry is None:
+            row = Call(pbx=event.pbx, call_key=event.call_key)
+            touched[(event.pbx, event.call_key)] = _Touched(row, None, state, list(effects))
+        else:
+            entry.state = state
+            entry.effects.extend(effects)
+    for entry in touched.values():
+        _write(entry.row, entry.state)
+        if entry.row.caller_e164 is None and entry.state.caller_num:
+            await _identify_caller(session, policy, entry.row)
+        if entry.before is None:
+            session.add(entry.row)
+    await _attach_agent_users(session, [e.row for e in touched.values()])
+    await session.flush()
+    return await _notifications(session, policy, list(touched.values()))
+
+
+async def _attach_agent_users(session: AsyncSession, rows: list[Call]) -> None:
+    unresolved = [r for r in rows if r.agent is not None and r.agent_user_id is None]
+    if not unresolved:
+        return
+    users = await repository.users_by_extension(
+        session, [extension_of(r.agent) for r in unresolved if r.agent]
+    )
+    for row in unresolved:
+        found = users.get(extension_of(row.agent or ""), [])
+        if len(found) == 1:
+            row.agent_user_id = found[0]
+
+
+async def _identify_caller(session: AsyncSession, policy: IngestPolicy, row: Call) -> None:
+    number = policy.phones.e164(row.caller_num)
+    row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
+    if number is None:
+        return
+    row.caller_e164 = number
+    if number in policy.company_numbers or row.direction is Direction.INTERNAL:
+        return
+    owners = await clients.owners_of(session, number)
+    if len(owners) == 1:
+        row.client_id = owners[0].client_id
+        row.organization_id = owners[0].organization_id
+    elif owners and len({o.organization_id for o in owners}) == 1:
+        row.organization_id = owners[0].organization_id
+    elif not owners and policy.auto_create_clients and row.direction is Direction.INBOUND:
+        client = Client(name=row.caller_name.strip() or number)
+        session.add(client)
+        await session.flush()
+        await clients.add_phone(
+            session, policy.phones, PhoneIn(raw=row.caller_num), client_id=client.id
+        )
+        row.client_id = client.id
+
+
+async def _notifications(
+    session: AsyncSession, policy: IngestPolicy, touched: list[_Touched]
+) -> list[Notification]:
+    agents = {
+        extension_of(agent)
+        for entry in touched
+        for effect in entry.effects
+        for agent in _agents_of(effect)
+    }
+    users = await repository.users_by_extension(session, agents)
+    out: list[Notification] = []
+    for entry in touched:
+        summary = call_summary(entry.row)
+        card: dict[str, Any] | None = None
+        for effect in entry.effects:
+            targets = [
+                uid for agent in _agents_of(effect) for uid in users.get(extension_of(agent), [])
+            ]
+            if not targets:
+                continue
+            if isinstance(effect, RingStarted) and card is None:
+                card = await caller_card(session, policy, entry.row)
+            event_type, extra = _describe(effect, card)
+            out.extend(
+                Notification(user_topic(uid), event_type, {"call": summary, **extra})
+                for uid in targets
+            )
+        if entry.before is None or entry.before != entry.state:
+            out.append(Notification(SUPERVISORS_TOPIC, "call.updated", {"call": summary}))
+    return out
+
+
+def _agents_of(effect: Effect) -> list[str]:
+    agent = effect.agent
+    return [agent] if agent else []
+
+
+def _describe(effect: Effect, card: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    match effect:
+        case RingStarted():
+            return "call.ringing", {"card": card}
+        case RingStopped():
+            return "call.withdrawn", {"reason": effect.reason.value}
+        case Connected():
+            return "call.connected", {}
+        case Finished():
+            return "call.ended", {"outcomes": [o.value for o in Outcome]}
+
+
+def call_summary(row: Call) -> dict[str, Any]:
+    """What a browser needs to show a call; the same shape in snapshots and events."""
+    return {
+        "id": row.id,
+        "pbx": row.pbx,
+        "call_key": row.call_key,
+        "direction": row.direction.value,
+        "status": row.status.value,
+        "caller_num": row.caller_num,
+        "caller_name": row.caller_name,
+        "caller_e164": row.caller_e164,
+        "callee_num": row.callee_num,
+        "queue": row.queue,
+        "agent": row.agent,
+        "agent_name": row.agent_name,
+        "ringing_agents": list(row.ringing_agents or ()),
+        "client_id": row.client_id,
+        "organization_id": row.organization_id,
+        "started_at": _iso(row.started_at),
+        "answered_at": _iso(row.answered_at),
+        "ended_at": _iso(row.ended_at),
+        "wait_seconds": row.wait_seconds,
+        "talk_seconds": row.talk_seconds,
+        "end_reason": row.end_reason.value if row.end_reason else None,
+        "ended_by": row.ended_by.value if row.ended_by else None,
+        "outcome": row.outcome.value if row.outcome else None,
+        "notes": row.notes,
+        "recording": row.recording,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) -> dict[str, Any]:
+    """The screen-pop card: who calls, their organisation, last calls and open tasks."""
+    owners: list[Owner] = []
+    if row.caller_e164 and row.caller_e164 not in policy.company_numbers:
+        owners = await clients.owners_of(session, row.caller_e164)
+    client_id = row.client_id
+    organization_id = row.organization_id
+    recent = await repository.recent_calls_of(
+        session,
+        client_id=client_id,
+        organization_id=organization_id,
+        caller_e164=row.caller_e164,
+        exclude_call_id=row.id,
+    )
+    tasks = await repository.open_tasks_of(
+        session, client_id=client_id, organization_id=organization_id
+    )
+    return {
+        "number": row.caller_num,
+        "e164": row.caller_e164,
+        "display": policy.phones.display(row.caller_e164) if row.caller_e164 else row.caller_num,
+        "caller_name": row.caller_name,
+        "known": bool(owners),
+        "owners": [o.model_dump() for o in owners],
+        "last_calls": [
+            {
+                "id": c.id,
+                "started_at": _iso(c.started_at),
+                "status": c.status.value,
+                "end_reason": c.end_reason.value if c.end_reason else None,
+                "agent_name": c.agent_name,
+                "outcome": c.outcome.value if c.outcome else None,
+                "notes": c.notes,
+            }
+            for c in recent
+        ],
+        "open_tasks": [{"id": t.id, "title": t.title, "due_at": _iso(t.due_at)} for t in tasks],
+    }
+
+
+class CallNotFound(LookupError):
+    pass
+
+
+class NotYourCall(PermissionError):
+    pass
+
+
+async def set_outcome(
+    session: AsyncSession,
+    *,
+    call_id: int,
+    user_id: int,
+    may_edit_any: bool,
+    outcome: Outcome | None,
+    notes: str | None,
+    now: datetime,
+) -> Call:
+    """Record the operator's outcome and notes; operators may only touch their own calls."""
+    row = await session.get(Call, call_id)
+    if row is None:
+        raise CallNotFound(call_id)
+    if not may_edit_any and row.agent_user_id != user_id:
+        extensions = set(await repository.extensions_of_user(session, user_id))
+        if row.agent is None or extension_of(row.agent) not in extensions:
+            raise NotYourCall(call_id)
+    if outcome is not None:
+        row.outcome = outcome
+        row.outcome_by = user_id
+        row.outcome_at = now
+    if notes is not None:
+        row.notes = notes
+    await session.flush()
+    return row
+
+
+async def pending_for_user(
+    session: AsyncSession, policy: IngestPolicy, user_id: int
+) -> list[dict[str, Any]]:
+    """The user's live calls for a snapshot: ringing at or answered by one of their phones."""
+    extensions = set(await repository.extensions_of_user(session, user_id))
+    if not extensions:
+        return []
+    rows = await repository.active_calls_for_extensions(session, sorted(extensions))
+    items = []
+    for row in rows:
+        ringing = any(extension_of(a) in extensions for a in row.ringing_agents or ())
+        mine = row.agent is not None and extension_of(row.agent) in extensions
+        if row.status is CallStatus.ANSWERED and mine:
+            items.append({"call": call_summary(row), "state": "connected"})
+        elif ringing:
+            card = await caller_card(session, policy, row)
+            items.append({"call": call_summary(row), "state": "ringing", "card": card})
+    return items

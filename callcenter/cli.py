@@ -1,0 +1,151 @@
+"""`callcenter` command line: the composition root that wires processes together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from callcenter.config import Settings, get_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    result: int = args.handler(args, get_settings())
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(handler=_migrate)
+
+    serve = commands.add_parser("serve", help="run the API and UI")
+    serve.add_argument("--with-pbx", action="store_true",
+                       help="also run the PBX adapter in this process (simulator if no AMI host)")
+    serve.add_argument("--simulate-rate", type=float, default=0.2,
+                       help="calls/s the built-in simulator generates (with --with-pbx)")
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser("demo", help="migrate, seed demo users and clients, serve all")
+    demo.add_argument("--simulate-rate", type=float, default=0.2)
+    demo.set_defaults(handler=_demo)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(title="user commands")
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("--login", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
+    add.add_argument("--extension", action="append", default=[],
+                     help="an AMI interface or extension that rings this user (repeatable)")
+    add.add_argument("--queue", action="append", default=[])
+    add.add_argument("--locale", choices=["ru", "en"], default="ru")
+    add.add_argument("--password-env", metavar="VAR",
+                     help="read the password from this environment variable instead of a prompt")
+    add.set_defaults(handler=_user_add)
+
+    from callcenter.cli_pbx import add_pbx_commands
+
+    add_pbx_commands(commands)
+    return parser
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.migrate import upgrade
+
+    asyncio.run(upgrade(settings.database_url))
+    print(f"database is at the latest schema: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    return f"{head.split('://')[0]}://***@{tail}" if sep else url
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.auth import service
+    from callcenter.auth.models import Role
+    from callcenter.context import build_context
+
+    password = os.environ.get(args.password_env, "") if args.password_env else ""
+    if not password:
+        password = getpass.getpass("password: ")
+
+    async def run() -> None:
+        ctx = build_context(settings)
+        try:
+            async with ctx.sessionmaker() as session:
+                await service.create_user(
+                    session,
+                    login=args.login,
+                    name=args.name,
+                    password=password,
+                    role=Role(args.role),
+                    extensions=args.extension,
+                    queues=args.queue,
+                    locale=args.locale,
+                )
+                await session.commit()
+        finally:
+            await ctx.close()
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.login} added")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from callcenter.main import create_app
+
+    background = []
+    if args.with_pbx:
+        from callcenter.cli_pbx import embedded_pbx
+
+        background.append(embedded_pbx(settings, simulate_rate=args.simulate_rate))
+    app = create_app(settings, background=background)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                ws_ping_interval=None)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from callcenter.demo import read_logins, save_logins, seed_demo
+
+    _migrate(args, settings)
+    logins_file = Path("var/demo-logins.txt")
+    logins = asyncio.run(seed_demo(settings))
+    if logins is None:
+        logins = read_logins(logins_file)
+    else:
+        save_logins(logins_file, logins)
+    url = f"http://{settings.host}:{settings.port}/"
+    print("\n" + "=" * 64)
+    print(f"callcenter demo: open {url}")
+    for login, password, role, extension in logins:
+        print(f"  {role:<10} login {login:<12} password {password:<20} phone {extension}")
+    print("calls from the built-in AMI simulator ring the demo operators' phones")
+    print("=" * 64 + "\n", flush=True)
+    args.with_pbx = True
+    return _serve(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

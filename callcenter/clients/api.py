@@ -1,0 +1,284 @@
+"""HTTP endpoints for organisations, clients (contact persons), phones and phone lookup."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+
+from callcenter import audit
+from callcenter.auth.deps import OperatorP, SupervisorP
+from callcenter.clients import repository, service
+from callcenter.clients.schemas import (
+    ClientIn,
+    ClientOut,
+    ClientPatch,
+    LookupOut,
+    OrganizationIn,
+    OrganizationOut,
+    OrganizationPatch,
+    PhoneIn,
+    PhoneOut,
+)
+from callcenter.deps import Ctx, Db
+from callcenter.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/api", tags=["clients"])
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _http_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, service.NotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"not found: {exc}")
+    if isinstance(exc, service.PhoneInvalid):
+        reason = exc.rejected.reason.value
+        return HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail={"phone": exc.rejected.raw, "reason": reason, "message": exc.rejected.detail},
+        )
+    if isinstance(exc, service.PhoneTaken):
+        return HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "phone": exc.e164,
+                "message": "the number belongs to another card; send shared=true to share it",
+                "owners": [o.model_dump() for o in exc.owners],
+            },
+        )
+    raise exc
+
+
+_DOMAIN_ERRORS = (service.NotFound, service.PhoneInvalid, service.PhoneTaken)
+
+
+@router.get("/lookup", response_model=LookupOut)
+async def lookup_phone(
+    db: Db, ctx: Ctx, who: OperatorP, phone: Annotated[str, Query(min_length=1, max_length=64)]
+) -> LookupOut:
+    """Who owns a number written in any format."""
+    try:
+        found = await service.lookup(db, ctx.phones, phone)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    return LookupOut(
+        query=phone,
+        e164=found.number.e164,
+        extension=found.number.extension,
+        owners=found.owners,
+        ambiguous=found.ambiguous,
+    )
+
+
+@router.get("/clients", response_model=Page[ClientOut])
+async def list_clients(
+    db: Db,
+    who: OperatorP,
+    paging: Paging,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    organization_id: int | None = None,
+) -> Page[ClientOut]:
+    rows, total = await repository.search_clients(
+        db, q=q, organization_id=organization_id, offset=paging.offset, limit=paging.per_page
+    )
+    items = await service.client_views(db, rows)
+    return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
+
+
+@router.post("/clients", response_model=ClientOut, status_code=status.HTTP_201_CREATED)
+async def create_client(db: Db, ctx: Ctx, who: OperatorP, body: ClientIn) -> ClientOut:
+    try:
+        client = await service.create_client(db, ctx.phones, body)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="create",
+        entity="client",
+        entity_id=str(client.id),
+        details={},
+    )
+    view = (await service.client_views(db, [client]))[0]
+    await db.commit()
+    return view
+
+
+@router.get("/clients/{client_id}", response_model=ClientOut)
+async def get_client(db: Db, who: OperatorP, client_id: int) -> ClientOut:
+    try:
+        client = await service.get_client(db, client_id)
+    except service.NotFound as exc:
+        raise _http_error(exc) from exc
+    view = (await service.client_views(db, [client]))[0]
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="view",
+        entity="client",
+        entity_id=str(client_id),
+        details={},
+    )
+    await db.commit()
+    return view
+
+
+@router.patch("/clients/{client_id}", response_model=ClientOut)
+async def update_client(db: Db, who: OperatorP, client_id: int, body: ClientPatch) -> ClientOut:
+    try:
+        client = await service.update_client(db, client_id, body)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="update",
+        entity="client",
+        entity_id=str(client_id),
+        details={"fields": sorted(body.model_dump(exclude_unset=True))},
+    )
+    view = (await service.client_views(db, [client]))[0]
+    await db.commit()
+    return view
+
+
+@router.delete("/clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
+    try:
+        await service.delete_client(db, client_id)
+    except service.NotFound as exc:
+        raise _http_error(exc) from exc
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="delete",
+        entity="client",
+        entity_id=str(client_id),
+        details={},
+    )
+    await db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/clients/{client_id}/phones", response_model=PhoneOut, status_code=status.HTTP_201_CREATED
+)
+async def add_client_phone(
+    db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: PhoneIn
+) -> PhoneOut:
+    try:
+        await service.get_client(db, client_id)
+        phone = await service.add_phone(db, ctx.phones, body, client_id=client_id)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    view = PhoneOut.model_validate(phone)
+    await db.commit()
+    return view
+
+
+@router.delete("/phones/{phone_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_phone(db: Db, who: OperatorP, phone_id: int) -> Response:
+    try:
+        await service.delete_phone(db, phone_id)
+    except service.NotFound as exc:
+        raise _http_error(exc) from exc
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="delete",
+        entity="phone",
+        entity_id=str(phone_id),
+        details={},
+    )
+    await db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/organizations", response_model=Page[OrganizationOut])
+async def list_organizations(
+    db: Db, who: OperatorP, paging: Paging, q: Annotated[str | None, Query(max_length=100)] = None
+) -> Page[OrganizationOut]:
+    rows, total = await repository.search_organizations(
+        db, q=q, offset=paging.offset, limit=paging.per_page
+    )
+    items = [OrganizationOut.model_validate(o) for o in rows]
+    return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
+
+
+@router.post("/organizations", response_model=OrganizationOut, status_code=status.HTTP_201_CREATED)
+async def create_organization(
+    db: Db, ctx: Ctx, who: OperatorP, body: OrganizationIn
+) -> OrganizationOut:
+    try:
+        org = await service.create_organization(db, ctx.phones, body)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    view = await service.organization_view(db, org)
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="create",
+        entity="organization",
+        entity_id=str(org.id),
+        details={},
+    )
+    await db.commit()
+    return view
+
+
+@router.get("/organizations/{organization_id}", response_model=OrganizationOut)
+async def get_organization(db: Db, who: OperatorP, organization_id: int) -> OrganizationOut:
+    """An organisation with its phones and contact persons."""
+    try:
+        org = await service.get_organization(db, organization_id)
+    except service.NotFound as exc:
+        raise _http_error(exc) from exc
+    view = await service.organization_view(db, org)
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="view",
+        entity="organization",
+        entity_id=str(organization_id),
+        details={},
+    )
+    await db.commit()
+    return view
+
+
+@router.patch("/organizations/{organization_id}", response_model=OrganizationOut)
+async def update_organization(
+    db: Db, who: OperatorP, organization_id: int, body: OrganizationPatch
+) -> OrganizationOut:
+    try:
+        org = await service.update_organization(db, organization_id, body)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    view = await service.organization_view(db, org)
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="update",
+        entity="organization",
+        entity_id=str(organization_id),
+        details={"fields": sorted(body.model_dump(exclude_unset=True))},
+    )
+    await db.commit()
+    return view
+
+
+@router.post(
+    "/organizations/{organization_id}/phones",
+    response_model=PhoneOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def add_organization_phone(
+    db: Db, ctx: Ctx, who: OperatorP, organization_id: int, body: PhoneIn
+) -> PhoneOut:
+    try:
+        await service.get_organization(db, organization_id)
+        phone = await service.add_phone(db, ctx.phones, body, organization_id=organization_id)
+    except _DOMAIN_ERRORS as exc:
+        raise _http_error(exc) from exc
+    view = PhoneOut.model_validate(phone)
+    await db.commit()
+    return view

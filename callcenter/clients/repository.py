@@ -1,0 +1,81 @@
+"""SQL for organisations, clients and phones. No decisions here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.clients.models import Client, Organization, Phone
+
+
+async def phones_by_e164(session: AsyncSession, e164: str) -> Sequence[Phone]:
+    result = await session.scalars(select(Phone).where(Phone.e164 == e164).order_by(Phone.id))
+    return result.all()
+
+
+async def phones_of_clients(session: AsyncSession, client_ids: Sequence[int]) -> Sequence[Phone]:
+    if not client_ids:
+        return []
+    query = select(Phone).where(Phone.client_id.in_(client_ids)).order_by(Phone.id)
+    return (await session.scalars(query)).all()
+
+
+async def phones_of_organization(session: AsyncSession, organization_id: int) -> Sequence[Phone]:
+    query = select(Phone).where(Phone.organization_id == organization_id).order_by(Phone.id)
+    return (await session.scalars(query)).all()
+
+
+async def clients_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Client]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Client).where(Client.id.in_(set(ids))))
+    return {c.id: c for c in rows}
+
+
+async def organizations_by_ids(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, Organization]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Organization).where(Organization.id.in_(set(ids))))
+    return {o.id: o for o in rows}
+
+
+async def contacts_of(session: AsyncSession, organization_id: int) -> Sequence[Client]:
+    query = select(Client).where(Client.organization_id == organization_id).order_by(Client.name)
+    return (await session.scalars(query)).all()
+
+
+def _client_search(q: str | None, organization_id: int | None) -> Select[tuple[Client]]:
+    query = select(Client)
+    if organization_id is not None:
+        query = query.where(Client.organization_id == organization_id)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(or_(func.lower(Client.name).like(pattern), Client.email.ilike(pattern)))
+    return query
+
+
+async def search_clients(
+    session: AsyncSession, *, q: str | None, organization_id: int | None, offset: int, limit: int
+) -> tuple[Sequence[Client], int]:
+    query = _client_search(q, organization_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    page = await session.scalars(query.order_by(Client.name, Client.id).offset(offset).limit(limit))
+    return page.all(), int(total or 0)
+
+
+async def search_organizations(
+    session: AsyncSession, *, q: str | None, offset: int, limit: int
+) -> tuple[Sequence[Organization], int]:
+    query = select(Organization)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(or_(func.lower(Organization.name).like(pattern), Organization.inn == q))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Organization.name, Organization.id).offset(offset).limit(limit)
+    )
+    return rows.all(), int(total or 0)
