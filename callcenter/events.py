@@ -102,6 +102,7 @@ class CallTransferred(_Event):
     kind: Literal["call_transferred"] = "call_transferred"
     from_agent: str | None = None
     to_agent: str | None = None
+    to_agent_name: str = ""
     to_number: str = ""
 
 
