@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     """Set true behind HTTPS; the demo runs on plain http://127.0.0.1."""
     login_attempts_per_minute: int = 10
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    """Password hashing cost; lower only for test suites (hashes carry their own parameters)."""
 
     realtime_replay_size: int = 1000
     """How many events per user stream are kept for resume after a reconnect."""

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+
+# Cheap password hashes for the suite only, set before callcenter.auth.security is imported.
+os.environ.setdefault("CALLCENTER_ARGON2_TIME_COST", "1")
+os.environ.setdefault("CALLCENTER_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("CALLCENTER_ARGON2_PARALLELISM", "1")
 import secrets
 import shutil
 import socket

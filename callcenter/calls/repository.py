@@ -131,7 +131,7 @@ def call_filter(
     since: datetime | None = None,
     until: datetime | None = None,
     phone_e164: str | None = None,
-) -> Select[tuple[Call]]:
+) -> Select[Call]:
     query = select(Call)
     if agent_user_id is not None:
         query = query.where(Call.agent_user_id == agent_user_id)
@@ -151,7 +151,7 @@ def call_filter(
 
 
 async def page_of_calls(
-    session: AsyncSession, query: Select[tuple[Call]], *, offset: int, limit: int
+    session: AsyncSession, query: Select[Call], *, offset: int, limit: int
 ) -> tuple[Sequence[Call], int]:
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(

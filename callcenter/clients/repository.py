@@ -48,7 +48,7 @@ async def contacts_of(session: AsyncSession, organization_id: int) -> Sequence[C
     return (await session.scalars(query)).all()
 
 
-def _client_search(q: str | None, organization_id: int | None) -> Select[tuple[Client]]:
+def _client_search(q: str | None, organization_id: int | None) -> Select[Client]:
     query = select(Client)
     if organization_id is not None:
         query = query.where(Client.organization_id == organization_id)

@@ -67,8 +67,10 @@ async def test_given_a_call_when_its_events_are_applied_twice_then_one_record_un
         await session.commit()
         calls = (await session.scalars(select(Call))).all()
         logged = await session.scalar(select(func.count()).select_from(PbxEvent))
-    assert first and again == []
-    assert len(calls) == 1 and logged == len(events)
+    assert first
+    assert again == []
+    assert len(calls) == 1
+    assert logged == len(events)
     call = calls[0]
     assert call.status is CallStatus.ENDED
     assert call.end_reason is EndReason.COMPLETED

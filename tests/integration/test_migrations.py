@@ -1,4 +1,4 @@
-"""The schema is made by migrations only: from zero on SQLite and PostgreSQL, equal to the models."""
+"""Migrations alone make the schema: from zero on SQLite and PostgreSQL, equal to the models."""
 
 from __future__ import annotations
 
