@@ -33,13 +33,13 @@ async def insert_new_events(session: AsyncSession, events: Sequence[CallEvent]) 
     ]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One statement for any batch size (compiled once), sent as multi-row INSERTs.
     statement = (
         insert(PbxEvent)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["pbx", "event_id"])
         .returning(PbxEvent.event_id)
     )
-    result = await session.execute(statement)
+    result = await session.execute(statement, rows)
     return set(result.scalars().all())
 
 

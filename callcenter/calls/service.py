@@ -130,7 +130,8 @@ async def ingest(
             entry.effects.extend(effects)
     for entry in touched.values():
         _write(entry.row, entry.state)
-        if entry.row.caller_e164 is None and entry.state.caller_num:
+        caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
+        if caller_changed and entry.state.caller_num:
             await _identify_caller(session, policy, entry.row)
         if entry.before is None:
             session.add(entry.row)
