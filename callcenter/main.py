@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from callcenter.config import Settings, get_settings
 from callcenter.context import AppContext, build_context
 
+
 def _find_ui_dir() -> Path:
     """The `ui/` folder beside the package (a checkout) or in the working directory."""
     beside = Path(__file__).resolve().parent.parent / "ui"

@@ -349,9 +349,10 @@ async def pending_for_user(
     for row in rows:
         ringing = any(extension_of(a) in extensions for a in row.ringing_agents or ())
         mine = row.agent is not None and extension_of(row.agent) in extensions
-        if row.status is CallStatus.ANSWERED and mine:
-            items.append({"call": call_summary(row), "state": "connected"})
-        elif ringing:
+        state = "connected" if row.status is CallStatus.ANSWERED and mine else None
+        if state is None and ringing:
+            state = "ringing"
+        if state is not None:
             card = await caller_card(session, policy, row)
-            items.append({"call": call_summary(row), "state": "ringing", "card": card})
+            items.append({"call": call_summary(row), "state": state, "card": card})
     return items
