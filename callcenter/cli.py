@@ -30,10 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     serve = commands.add_parser("serve", help="run the API and UI")
-    serve.add_argument("--with-pbx", action="store_true",
-                       help="also run the PBX adapter in this process (simulator if no AMI host)")
-    serve.add_argument("--simulate-rate", type=float, default=0.2,
-                       help="calls/s the built-in simulator generates (with --with-pbx)")
+    serve.add_argument(
+        "--with-pbx",
+        action="store_true",
+        help="also run the PBX adapter in this process (simulator if no AMI host)",
+    )
+    serve.add_argument(
+        "--simulate-rate",
+        type=float,
+        default=0.2,
+        help="calls/s the built-in simulator generates (with --with-pbx)",
+    )
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser("demo", help="migrate, seed demo users and clients, serve all")
@@ -45,12 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--login", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
-    add.add_argument("--extension", action="append", default=[],
-                     help="an AMI interface or extension that rings this user (repeatable)")
+    add.add_argument(
+        "--extension",
+        action="append",
+        default=[],
+        help="an AMI interface or extension that rings this user (repeatable)",
+    )
     add.add_argument("--queue", action="append", default=[])
     add.add_argument("--locale", choices=["ru", "en"], default="ru")
-    add.add_argument("--password-env", metavar="VAR",
-                     help="read the password from this environment variable instead of a prompt")
+    add.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="read the password from this environment variable instead of a prompt",
+    )
     add.set_defaults(handler=_user_add)
 
     from callcenter.cli_pbx import add_pbx_commands
@@ -116,11 +130,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     background = []
     if args.with_pbx:
         from callcenter.cli_pbx import embedded_pbx
+        from callcenter.demo import DEMO_CALLER_NUMBERS
 
-        background.append(embedded_pbx(settings, simulate_rate=args.simulate_rate))
+        background.append(
+            embedded_pbx(settings, simulate_rate=args.simulate_rate, callers=DEMO_CALLER_NUMBERS)
+        )
     app = create_app(settings, background=background)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                ws_ping_interval=None)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", ws_ping_interval=None
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from callcenter.auth import service as auth
+import callcenter.auth.service as auth
 from callcenter.auth.models import Role, User
 from callcenter.clients import service as clients
 from callcenter.clients.schemas import ClientIn, OrganizationIn, PhoneIn

@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from callcenter.calls.state import CallState
 from callcenter.events import CallEvent
-from pbx_adapter.translate import TranslatorState, translate
+from pbx_adapter.ami import AmiClient
+from pbx_adapter.frames import Frame
+from pbx_adapter.resync import reconcile, snapshot_from_frames
+from pbx_adapter.translate import TranslatorState, frame_time, translate
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +107,102 @@ class EventPipeline:
 def health_snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy of adapter health values."""
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+
+
+class PbxClock:
+    """The PBX's own time: the last event Timestamp seen, moved on by wall time since."""
+
+    def __init__(self) -> None:
+        self._pbx_time: datetime | None = None
+        self._seen_at = 0.0
+
+    def observe(self, frame: Mapping[str, str], arrival: datetime) -> None:
+        self._pbx_time = frame_time(frame, arrival)
+        self._seen_at = time.monotonic()
+
+    def now(self) -> datetime:
+        if self._pbx_time is None:
+            return datetime.now(UTC)
+        return self._pbx_time + timedelta(seconds=time.monotonic() - self._seen_at)
+
+
+class AmiAdapter:
+    """One Asterisk: the AMI link, translation, and reconciliation after every (re)connect."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        pbx: str,
+        sink: EventSink,
+        open_calls: OpenCalls,
+        ping_interval_s: float = 5.0,
+        dead_after_s: float = 15.0,
+        registry: CollectorRegistry | None = None,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.pbx = pbx
+        self.pipeline = EventPipeline(pbx, sink)
+        self.clock = PbxClock()
+        self._open_calls = open_calls
+        self.client = AmiClient(
+            host,
+            port,
+            username,
+            secret,
+            on_frame=self._on_frame,
+            on_connected=self._on_connected,
+            ping_interval_s=ping_interval_s,
+            dead_after_s=dead_after_s,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            pbx=pbx,
+            registry=registry,
+        )
+        self.resync_events = 0
+
+    async def _on_frame(self, frame: Frame, arrival: datetime) -> None:
+        self.clock.observe(frame, arrival)
+        self.pipeline.feed(frame, arrival)
+
+    async def _on_connected(self, client: AmiClient) -> None:
+        """Take a snapshot and bring open calls in line with what the PBX has now."""
+        await self.pipeline.flush()
+        channels, queues = await client.snapshot()
+        snapshot = snapshot_from_frames([*channels, *queues])
+        result = reconcile(
+            await self._open_calls(),
+            snapshot,
+            pbx=self.pbx,
+            now=self.clock.now(),
+            previous=self.pipeline.state,
+        )
+        self.pipeline.state = result.state
+        self.pipeline.push(result.events)
+        self.resync_events += len(result.events)
+        await self.pipeline.flush()
+
+    async def run(self) -> None:
+        """Until `stop()`: keep the link up and every event applied."""
+        self.pipeline.start()
+        try:
+            await self.client.run()
+        finally:
+            await self.pipeline.stop()
+
+    async def stop(self) -> None:
+        await self.client.stop()
+
+    def health(self) -> dict[str, Any]:
+        values = asdict(self.client.health)
+        values.update(
+            pbx=self.pbx,
+            call_events=self.pipeline.events,
+            events_set_aside=self.pipeline.poisoned,
+            resync_events=self.resync_events,
+        )
+        return health_snapshot(values)

@@ -356,3 +356,8 @@ async def pending_for_user(
             card = await caller_card(session, policy, row)
             items.append({"call": call_summary(row), "state": state, "card": card})
     return items
+
+
+async def open_call_states(session: AsyncSession, pbx: str) -> list[CallState]:
+    """Calls of `pbx` not yet ended, for reconciliation after the PBX link comes back."""
+    return [state_of(row) for row in await repository.open_calls(session, pbx)]
