@@ -12,8 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _FRAME_END = b"\r\n\r\n"
+_BANNER_PREFIX = b"Asterisk Call Manager"
 MAX_FRAME_BYTES = 64 * 1024
 """A frame larger than this is garbage (real ones are a few hundred bytes)."""
+
+SERVER_KINDS: tuple[str, ...] = ("Event", "Response")
+"""What a client receives: every frame is an event or a response."""
+CLIENT_KINDS: tuple[str, ...] = ("Action",)
+"""What a server receives: every frame is an action."""
 
 Frame = dict[str, str]
 
@@ -26,12 +32,20 @@ class RejectedFrame:
 
 @dataclass(slots=True)
 class FrameParser:
-    """Feed it the bytes of one AMI connection; it yields whole frames in order."""
+    """Feed it the bytes of one AMI connection; it yields whole frames in order.
+
+    A client-side parser (the default) expects the `Asterisk Call Manager/x.y.z` banner line
+    first (a capture without it is accepted too) and frames holding `Event` or `Response`.
+    A server-side parser is `FrameParser(banner_seen=True, kinds=CLIENT_KINDS)`.
+    """
 
     _buffer: bytearray = field(default_factory=bytearray)
     banner_seen: bool = False
     banner: str = ""
     rejected: list[RejectedFrame] = field(default_factory=list)
+    kinds: tuple[str, ...] = SERVER_KINDS
+    _scan_from: int = 0
+    """Where to look for the next frame end: the bytes before hold none."""
 
     def feed(self, data: bytes) -> list[Frame]:
         """The frames completed by `data`; malformed ones go to `rejected`."""
@@ -40,33 +54,51 @@ class FrameParser:
             return []
         frames: list[Frame] = []
         while True:
-            end = self._buffer.find(_FRAME_END)
+            end = self._buffer.find(_FRAME_END, self._scan_from)
             if end < 0:
                 if len(self._buffer) > MAX_FRAME_BYTES:
                     oversized = bytes(self._buffer[:200])
                     self.rejected.append(RejectedFrame("frame too large", oversized))
                     self._buffer.clear()
+                self._scan_from = max(0, len(self._buffer) - len(_FRAME_END) + 1)
                 return frames
             raw = bytes(self._buffer[:end])
             del self._buffer[: end + len(_FRAME_END)]
+            self._scan_from = 0
+            # Tolerate stray empty lines between frames (some servers send an extra CRLF).
+            raw = raw.lstrip(b"\r\n")
             if not raw.strip():
                 continue
-            parsed = parse_frame(raw)
+            if end > MAX_FRAME_BYTES:
+                self.rejected.append(RejectedFrame("frame too large", raw[:200]))
+                continue
+            parsed = parse_frame(raw, self.kinds)
             if isinstance(parsed, RejectedFrame):
                 self.rejected.append(parsed)
             else:
                 frames.append(parsed)
 
     def take_rejected(self) -> list[RejectedFrame]:
+        """The frames rejected since the last call (and forget them)."""
         taken, self.rejected = self.rejected, []
         return taken
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an unfinished frame held back until its end arrives."""
+        return len(self._buffer)
 
     def _take_banner(self) -> bool:
         newline = self._buffer.find(b"\r\n")
         if newline < 0:
+            if len(self._buffer) > MAX_FRAME_BYTES:
+                # No line end for this long: not AMI at all. Drop it, look for frames next.
+                self.rejected.append(RejectedFrame("no banner", bytes(self._buffer[:200])))
+                self._buffer.clear()
+                self.banner_seen = True
             return False
         line = bytes(self._buffer[:newline])
-        if b":" in line and not line.startswith(b"Asterisk Call Manager"):
+        if b":" in line and not line.startswith(_BANNER_PREFIX):
             # No banner (a mid-stream capture): treat the bytes as frames.
             self.banner_seen = True
             return True
@@ -76,8 +108,11 @@ class FrameParser:
         return True
 
 
-def parse_frame(raw: bytes) -> Frame | RejectedFrame:
-    """One frame's bytes (without the closing empty line) as an ordered dict of headers."""
+def parse_frame(raw: bytes, kinds: tuple[str, ...] = SERVER_KINDS) -> Frame | RejectedFrame:
+    """One frame's bytes (without the closing empty line) as an ordered dict of headers.
+
+    The frame must hold one of `kinds` (`Event` or `Response` by default).
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -89,8 +124,8 @@ def parse_frame(raw: bytes) -> Frame | RejectedFrame:
             return RejectedFrame(f"not a 'Key: Value' line: {line[:80]!r}", raw[:200])
         # Keep the first of repeated keys except ChanVariable-like lists; AMI repeats rarely.
         frame.setdefault(key, value[1:] if value.startswith(" ") else value)
-    if "Event" not in frame and "Response" not in frame:
-        return RejectedFrame("neither Event nor Response", raw[:200])
+    if not any(kind in frame for kind in kinds):
+        return RejectedFrame(f"none of {', '.join(kinds)}", raw[:200])
     return frame
 
 
@@ -98,3 +133,14 @@ def iter_stream(data: bytes) -> Iterator[Frame]:
     """All frames of a recorded stream (tests, replay)."""
     parser = FrameParser()
     yield from parser.feed(data)
+
+
+def serialize_frame(frame: dict[str, str]) -> bytes:
+    """A frame as AMI bytes, ended by its empty line (the simulator's and tests' writer)."""
+    for key, value in frame.items():
+        if "\r" in key or "\n" in key or ":" in key or "\r" in value or "\n" in value:
+            raise ValueError(
+                f"AMI header {key!r} cannot hold a line break (or a colon in its name)"
+            )
+    lines = [f"{key}: {value}" for key, value in frame.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
