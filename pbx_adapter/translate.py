@@ -212,6 +212,12 @@ def translate(
         linkedid=linkedid,
         channel=frame.get("Channel", "") or (known.name if known else ""),
     )
+    if known is None and uniqueid and parsed.channel and event != "Newchannel":
+        # The channel's first frames were lost (a link outage): whatever frame of it comes
+        # first makes it known, so a call seen only by its tail still becomes a record.
+        state, sighted = _sight(state, parsed)
+        state, events = handler(state, parsed)
+        return state, [*sighted, *events]
     return handler(state, parsed)
 
 

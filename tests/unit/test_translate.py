@@ -184,14 +184,17 @@ def test_given_the_same_frame_twice_when_translated_from_the_same_state_then_ids
     name: str,
 ) -> None:
     state = TranslatorState()
+    applied: set[str] = set()
     for frame in recording(name).frames:
         state_a, first = translate(state, frame, pbx=PBX, arrival=ARRIVAL)
         state_b, second = translate(state, frame, pbx=PBX, arrival=ARRIVAL)
         assert [e.event_id for e in first] == [e.event_id for e in second]
         assert state_a == state_b
-        # A re-delivered frame means nothing new.
+        applied |= {e.event_id for e in first}
+        # A re-delivered frame means nothing new: at most ids already applied (a repeated
+        # Hangup of a forgotten channel re-sights it under the call's own start/end ids).
         _, again = translate(state_a, frame, pbx=PBX, arrival=ARRIVAL)
-        assert {e.event_id for e in again} <= {e.event_id for e in first}
+        assert {e.event_id for e in again} <= applied
         state = state_a
 
 

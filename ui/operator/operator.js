@@ -369,7 +369,7 @@ class CallCard {
       );
     }
     const badges = [];
-    if (!this.known() && this.card && !this.partial) {
+    if (!this.known() && this.card && !this.partial && this.card.e164) {
       badges.push(el("span", { class: "badge badge--new" }, t("call.new_caller")));
     }
     const children = [
@@ -416,7 +416,7 @@ class CallCard {
       Boolean(this.card) &&
       !this.partial &&
       !this.known() &&
-      Boolean(this.rawNumber()) &&
+      Boolean(this.card.e164) &&
       this.state !== "withdrawn";
     this.newCallerBox.hidden = !show;
     if (!show) return;
