@@ -13,8 +13,15 @@ from callcenter.config import Settings, get_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["simulate-pbx"]:
+        # The simulator parses its own options (`callcenter simulate-pbx --help`).
+        from pbx_adapter.simulator import main as simulator_main
+
+        code: int = simulator_main(arguments[1:])
+        return code
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2

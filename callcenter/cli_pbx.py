@@ -37,11 +37,9 @@ def add_pbx_commands(commands: Any) -> None:
     )
     adapter.set_defaults(handler=_pbx_adapter)
 
-    simulate = commands.add_parser(
-        "simulate-pbx", help="run the built-in AMI simulator", add_help=False
+    commands.add_parser(
+        "simulate-pbx", help="run the built-in AMI simulator (see simulate-pbx --help)"
     )
-    simulate.add_argument("rest", nargs=argparse.REMAINDER)
-    simulate.set_defaults(handler=_simulate)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -128,13 +126,6 @@ def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(run())
     return 0
-
-
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from pbx_adapter.simulator import main as simulator_main
-
-    result: int = simulator_main(args.rest)
-    return result
 
 
 Stop = Callable[[], Awaitable[None]]
