@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,25 +24,20 @@ def alembic_config(url: str) -> Config:
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`, creating the schema from zero if empty."""
     _ensure_sqlite_dir(url)
-    engine = make_engine(url)
-    config = alembic_config(url)
-
-    def run(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
-    await engine.dispose()
+    await _run(url, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade(url: str, revision: str = "base") -> None:
+    await _run(url, lambda config: command.downgrade(config, revision))
+
+
+async def _run(url: str, step: Callable[[Config], None]) -> None:
     engine = make_engine(url)
     config = alembic_config(url)
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+        step(config)
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
