@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcenter.calls.service import IngestPolicy, Notification, ingest
+from callcenter.calls.service import IngestCaches, IngestPolicy, Notification, ingest
 from callcenter.events import CallEvent
 from callcenter.realtime.streams import Streams
 
@@ -32,6 +32,7 @@ class CallEventSink:
         self._policy = policy
         self._streams = streams
         self._max_backoff_s = max_backoff_s
+        self._caches = IngestCaches()
         self.batches = 0
         self.events = 0
         self.retries = 0
@@ -50,7 +51,7 @@ class CallEventSink:
         while True:
             try:
                 async with self._sessionmaker() as session:
-                    notifications = await ingest(session, self._policy, events)
+                    notifications = await ingest(session, self._policy, events, self._caches)
                     await session.commit()
                     return notifications
             except (OperationalError, DBAPIError, OSError) as exc:

@@ -51,17 +51,8 @@ async def calls_by_keys(session: AsyncSession, pbx: str, keys: Iterable[str]) ->
     return {c.call_key: c for c in rows}
 
 
-async def users_by_extension(
-    session: AsyncSession, extensions: Iterable[str]
-) -> dict[str, list[int]]:
-    wanted = list(set(extensions))
-    if not wanted:
-        return {}
-    rows = await session.execute(
-        select(AgentExtension.extension, AgentExtension.user_id).where(
-            AgentExtension.extension.in_(wanted)
-        )
-    )
+async def all_agent_extensions(session: AsyncSession) -> dict[str, list[int]]:
+    rows = await session.execute(select(AgentExtension.extension, AgentExtension.user_id))
     found: dict[str, list[int]] = {}
     for extension, user_id in rows:
         found.setdefault(extension, []).append(user_id)

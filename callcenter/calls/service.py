@@ -8,7 +8,9 @@ notifications only after the commit succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +51,67 @@ class IngestPolicy:
     company_numbers: frozenset[str] = frozenset()
     """E.164 numbers of the company itself: never looked up as clients, never create one."""
     auto_create_clients: bool = False
+
+
+class AgentDirectory:
+    """Which users each agent extension rings, kept in memory between batches.
+
+    Read again when an unknown extension shows up (at most every `miss_refresh_s`) and in
+    any case every `ttl_s`, so a new user gets pops within a moment and a reassigned
+    extension moves within `ttl_s`.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = 30.0,
+        miss_refresh_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._miss_refresh_s = miss_refresh_s
+        self._clock = clock
+        self._users: dict[str, list[int]] = {}
+        self._loaded_at: float | None = None
+
+    async def users(self, session: AsyncSession, extensions: Iterable[str]) -> dict[str, list[int]]:
+        wanted = set(extensions)
+        if not wanted:
+            return {}
+        now = self._clock()
+        age = None if self._loaded_at is None else now - self._loaded_at
+        missing = not wanted <= self._users.keys()
+        if age is None or age > self._ttl_s or (missing and age > self._miss_refresh_s):
+            self._users = await repository.all_agent_extensions(session)
+            self._loaded_at = now
+        return {e: self._users[e] for e in wanted if e in self._users}
+
+
+class CardCache:
+    """Screen-pop cards of live calls, so ring-all legs and repeated rings cost no query."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self._size = size
+        self._cards: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self._cards.get(key)
+
+    def put(self, key: tuple[str, str], card: dict[str, Any]) -> None:
+        self._cards[key] = card
+        self._cards.move_to_end(key)
+        while len(self._cards) > self._size:
+            self._cards.popitem(last=False)
+
+    def drop(self, key: tuple[str, str]) -> None:
+        self._cards.pop(key, None)
+
+
+@dataclass(slots=True)
+class IngestCaches:
+    """What the live path keeps between batches (one per adapter; fresh ones are always safe)."""
+
+    agents: AgentDirectory = field(default_factory=AgentDirectory)
+    cards: CardCache = field(default_factory=CardCache)
 
 
 @dataclass(slots=True)
@@ -106,9 +169,13 @@ def _write(row: Call, state: CallState) -> None:
 
 
 async def ingest(
-    session: AsyncSession, policy: IngestPolicy, events: Sequence[CallEvent]
+    session: AsyncSession,
+    policy: IngestPolicy,
+    events: Sequence[CallEvent],
+    caches: IngestCaches | None = None,
 ) -> list[Notification]:
     """Apply new events (events seen before change nothing); what to publish after commit."""
+    caches = caches or IngestCaches()
     new_ids = await repository.insert_new_events(session, events)
     fresh = [e for e in events if e.event_id in new_ids]
     if not fresh:
@@ -135,18 +202,18 @@ async def ingest(
             await _identify_caller(session, policy, entry.row)
         if entry.before is None:
             session.add(entry.row)
-    await _attach_agent_users(session, [e.row for e in touched.values()])
+    await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
     await session.flush()
-    return await _notifications(session, policy, list(touched.values()))
+    return await _notifications(session, policy, caches, list(touched.values()))
 
 
-async def _attach_agent_users(session: AsyncSession, rows: list[Call]) -> None:
+async def _attach_agent_users(
+    session: AsyncSession, agents: AgentDirectory, rows: list[Call]
+) -> None:
     unresolved = [r for r in rows if r.agent is not None and r.agent_user_id is None]
     if not unresolved:
         return
-    users = await repository.users_by_extension(
-        session, [extension_of(r.agent) for r in unresolved if r.agent]
-    )
+    users = await agents.users(session, [extension_of(r.agent) for r in unresolved if r.agent])
     for row in unresolved:
         found = users.get(extension_of(row.agent or ""), [])
         if len(found) == 1:
@@ -178,7 +245,7 @@ async def _identify_caller(session: AsyncSession, policy: IngestPolicy, row: Cal
 
 
 async def _notifications(
-    session: AsyncSession, policy: IngestPolicy, touched: list[_Touched]
+    session: AsyncSession, policy: IngestPolicy, caches: IngestCaches, touched: list[_Touched]
 ) -> list[Notification]:
     agents = {
         extension_of(agent)
@@ -186,7 +253,7 @@ async def _notifications(
         for effect in entry.effects
         for agent in _agents_of(effect)
     }
-    users = await repository.users_by_extension(session, agents)
+    users = await caches.agents.users(session, agents)
     out: list[Notification] = []
     for entry in touched:
         summary = call_summary(entry.row)
@@ -198,7 +265,7 @@ async def _notifications(
             if not targets:
                 continue
             if isinstance(effect, RingStarted) and card is None:
-                card = await caller_card(session, policy, entry.row)
+                card = await _cached_card(session, policy, caches.cards, entry.row)
             event_type, extra = _describe(effect, card)
             out.extend(
                 Notification(user_topic(uid), event_type, {"call": summary, **extra})
@@ -206,7 +273,20 @@ async def _notifications(
             )
         if entry.before is None or entry.before != entry.state:
             out.append(Notification(SUPERVISORS_TOPIC, "call.updated", {"call": summary}))
+        if entry.state.status is CallStatus.ENDED:
+            caches.cards.drop((entry.row.pbx, entry.row.call_key))
     return out
+
+
+async def _cached_card(
+    session: AsyncSession, policy: IngestPolicy, cards: CardCache, row: Call
+) -> dict[str, Any]:
+    key = (row.pbx, row.call_key)
+    card = cards.get(key)
+    if card is None:
+        card = await caller_card(session, policy, row)
+        cards.put(key, card)
+    return card
 
 
 def _agents_of(effect: Effect) -> list[str]:

@@ -15,6 +15,33 @@ async def phones_by_e164(session: AsyncSession, e164: str) -> Sequence[Phone]:
     return result.all()
 
 
+OwnerRow = tuple[int, str, bool, int | None, str | None, str | None, int | None, str | None]
+"""phone id, extension, shared, client id, client name, position, organisation id and name."""
+
+
+async def owner_rows_by_e164(session: AsyncSession, e164: str) -> list[OwnerRow]:
+    """Every card holding `e164`, with the person's organisation, in one query."""
+    org_id = func.coalesce(Client.organization_id, Phone.organization_id)
+    query = (
+        select(
+            Phone.id,
+            Phone.extension,
+            Phone.shared,
+            Client.id,
+            Client.name,
+            Client.position,
+            Organization.id,
+            Organization.name,
+        )
+        .select_from(Phone)
+        .outerjoin(Client, Client.id == Phone.client_id)
+        .outerjoin(Organization, Organization.id == org_id)
+        .where(Phone.e164 == e164)
+        .order_by(Phone.id)
+    )
+    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
+
+
 async def phones_of_clients(session: AsyncSession, client_ids: Sequence[int]) -> Sequence[Phone]:
     if not client_ids:
         return []

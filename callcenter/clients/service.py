@@ -62,13 +62,24 @@ def normalize_or_raise(phones: PhoneIdentity, raw: str) -> PhoneNumber:
 
 async def owners_of(session: AsyncSession, e164: str, extension: str | None = None) -> list[Owner]:
     """Every card holding the number; an exact extension match wins over the main number."""
-    rows = list(await repository.phones_by_e164(session, e164))
+    rows = await repository.owner_rows_by_e164(session, e164)
     if extension:
-        exact = [p for p in rows if p.extension == extension]
-        rows = exact or [p for p in rows if not p.extension]
-    elif any(not p.extension for p in rows):
-        rows = [p for p in rows if not p.extension]
-    return await _owners(session, rows)
+        exact = [r for r in rows if r[1] == extension]
+        rows = exact or [r for r in rows if not r[1]]
+    elif any(not r[1] for r in rows):
+        rows = [r for r in rows if not r[1]]
+    return [
+        Owner(
+            phone_id=phone_id,
+            client_id=client_id,
+            client_name=client_name,
+            organization_id=org_id,
+            organization_name=org_name,
+            position=position,
+            shared=shared,
+        )
+        for phone_id, _, shared, client_id, client_name, position, org_id, org_name in rows
+    ]
 
 
 async def _owners(session: AsyncSession, rows: Sequence[Phone]) -> list[Owner]:
