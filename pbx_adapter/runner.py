@@ -34,8 +34,11 @@ OpenCalls = Callable[[], Awaitable[list[CallState]]]
 class EventPipeline:
     """Translates frames in arrival order and feeds the sink in batches, never concurrently."""
 
-    def __init__(self, pbx: str, sink: EventSink, *, max_batch: int = 500) -> None:
+    def __init__(
+        self, pbx: str, sink: EventSink, *, max_batch: int = 500, linger_s: float = 0.002
+    ) -> None:
         self.pbx = pbx
+        self._linger_s = linger_s
         self.state = TranslatorState()
         self._sink = sink
         self._max_batch = max_batch
@@ -82,6 +85,10 @@ class EventPipeline:
     async def _drain(self) -> None:
         while True:
             await self._wakeup.wait()
+            if self._linger_s:
+                # A PBX sends a call's events in bursts (a ring is several frames on several
+                # channels): waiting a moment puts a burst in one transaction.
+                await asyncio.sleep(self._linger_s)
             self._wakeup.clear()
             while self._pending:
                 batch = self._pending[: self._max_batch]
