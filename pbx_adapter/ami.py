@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
@@ -129,14 +129,12 @@ class AmiHealth:
 # --------------------------------------------------------------------------- the protocol
 
 
-class _LinkCallbacks:
+class _LinkCallbacks(Protocol):
     """What the protocol tells the client (kept narrow so the protocol stays dumb)."""
 
-    def on_event(self, frame: Frame, arrival: datetime) -> None:
-        raise NotImplementedError
+    def on_event(self, frame: Frame, arrival: datetime) -> None: ...
 
-    def on_rejected(self, rejected: list[RejectedFrame]) -> None:
-        raise NotImplementedError
+    def on_rejected(self, rejected: list[RejectedFrame]) -> None: ...
 
 
 class _GuardedProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type hints
