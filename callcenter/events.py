@@ -44,6 +44,8 @@ class StopRingReason(StrEnum):
     CALLER_LEFT = "caller_left"
     BUSY = "busy"
     FAILED = "failed"
+    TRANSFERRED = "transferred"
+    """The agent handed the call on to someone else: their card is withdrawn."""
 
 
 class Party(StrEnum):

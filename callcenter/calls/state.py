@@ -215,7 +215,10 @@ def _on_transferred(call: CallState, event: CallTransferred) -> tuple[CallState,
     updated = replace(call, agent=event.to_agent, agent_name=event.to_agent_name)
     if call.status is CallStatus.ENDED:
         return updated, []
-    return updated, [Connected(event.to_agent)]
+    effects: list[Effect] = [Connected(event.to_agent)]
+    if call.agent is not None:
+        effects.insert(0, RingStopped(call.agent, StopRingReason.TRANSFERRED))
+    return updated, effects
 
 
 def _on_ended(call: CallState, event: CallEnded) -> tuple[CallState, list[Effect]]:

@@ -26,6 +26,7 @@ from callcenter.events import (
     CallEnded,
     CallQueued,
     CallStarted,
+    CallTransferred,
     Direction,
     EndReason,
     Party,
@@ -333,3 +334,31 @@ def test_given_a_shared_number_and_two_calls_at_once_then_both_cards_show_and_ow
     options.filter(has_text="Ирина Ершова").click()
     expect(shared.get_by_test_id("pop-client-name")).to_have_text("Ирина Ершова")
     expect(cards.get_by_test_id("pop-client-name")).to_have_count(2)
+
+
+def test_given_a_connected_call_when_the_operator_transfers_it_then_the_card_moves_on(
+    live_server: LiveServer, page: Page
+) -> None:
+    live_server.create_user("anna", extensions=["101"])
+    seed_maria(live_server)
+    login_via_api(page, "anna")
+    open_operator_page(page)
+    ring(live_server, "c9", "+79161112233")
+    answer(live_server, "c9")
+    card = page.get_by_test_id("pop-card")
+    expect(card.get_by_test_id("pop-status")).to_have_attribute("data-state", "connected")
+
+    live_server.ingest(
+        CallTransferred(
+            call_key="c9",
+            event_id="c9:transfer",
+            at=_now(),
+            from_agent=ANNA,
+            to_agent=IGOR,
+            to_agent_name="Игорь Петров",
+        )
+    )
+
+    expect(card.get_by_test_id("pop-withdrawn-reason")).to_contain_text("переведён")
+    expect(card).to_have_count(0, timeout=8_000)
+    assert call_row(live_server, "c9").agent == IGOR

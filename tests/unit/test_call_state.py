@@ -285,7 +285,7 @@ def test_given_an_answered_call_when_transferred_then_the_new_agent_and_name_tak
 
     call, effects = apply(call, transfer)
 
-    assert effects == [Connected(A102)]
+    assert effects == [RingStopped(A101, StopRingReason.TRANSFERRED), Connected(A102)]
     assert (call.agent, call.agent_name) == (A102, "Оператор 102")
     assert apply(call, transfer) == (call, [])
 

@@ -733,10 +733,14 @@ function applyRinging(call, card) {
 
 function applyWithdrawn(call, reason) {
   const entry = cards.get(call.id);
-  if (!entry || entry.state !== "ringing") return;
+  // A ringing card goes when someone else takes the call; a connected one when its
+  // operator transfers the call on.
+  const handedOver = Boolean(entry) && reason === "transferred" && entry.state === "connected";
+  if (!entry || (entry.state !== "ringing" && !handedOver)) return;
   entry.call = { ...entry.call, ...call };
   entry.reason = reason;
-  entry.setState("withdrawn");
+  if (handedOver) entry.state = "withdrawn";
+  else entry.setState("withdrawn");
   entry.render();
   entry.cancelRemoval();
   entry.removeTimer = setTimeout(() => {
