@@ -215,7 +215,7 @@ def _reject(raw: str, reason: PhoneRejectReason, detail: str) -> PhoneRejected:
 
 
 def _is_ru_mobile(num: phonenumbers.PhoneNumber) -> bool:
-    """+7 9XX XXX-XX-XX: a Russian mobile number, whatever the metadata's range list says."""
+    """+7 9nn nnn-nn-nn: a Russian mobile number, whatever the metadata's range list says."""
     national = num.national_number or 0
     return (
         num.country_code == 7

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from callcenter import audit
 from callcenter.auth.deps import OperatorP, SupervisorP
@@ -27,28 +28,34 @@ router = APIRouter(prefix="/api", tags=["clients"])
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-def _http_error(exc: Exception) -> HTTPException:
-    if isinstance(exc, service.NotFound):
-        return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"not found: {exc}")
-    if isinstance(exc, service.PhoneInvalid):
-        reason = exc.rejected.reason.value
-        return HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={"phone": exc.rejected.raw, "reason": reason, "message": exc.rejected.detail},
-        )
-    if isinstance(exc, service.PhoneTaken):
-        return HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail={
-                "phone": exc.e164,
-                "message": "the number belongs to another card; send shared=true to share it",
-                "owners": [o.model_dump() for o in exc.owners],
-            },
-        )
-    raise exc
+def install_error_handlers(app: FastAPI) -> None:
+    """Domain errors of clients and phones become 404, 422 and 409 answers, for every route."""
 
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"not found: {exc}"}, status.HTTP_404_NOT_FOUND)
 
-_DOMAIN_ERRORS = (service.NotFound, service.PhoneInvalid, service.PhoneTaken)
+    async def phone_invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, service.PhoneInvalid)
+        rejected = exc.rejected
+        detail = {
+            "phone": rejected.raw,
+            "reason": rejected.reason.value,
+            "message": rejected.detail,
+        }
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    async def phone_taken(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, service.PhoneTaken)
+        detail = {
+            "phone": exc.e164,
+            "message": "the number belongs to another card; send shared=true to share it",
+            "owners": [o.model_dump() for o in exc.owners],
+        }
+        return JSONResponse({"detail": detail}, status.HTTP_409_CONFLICT)
+
+    app.add_exception_handler(service.NotFound, not_found)
+    app.add_exception_handler(service.PhoneInvalid, phone_invalid)
+    app.add_exception_handler(service.PhoneTaken, phone_taken)
 
 
 @router.get("/lookup", response_model=LookupOut)
@@ -56,10 +63,7 @@ async def lookup_phone(
     db: Db, ctx: Ctx, who: OperatorP, phone: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> LookupOut:
     """Who owns a number written in any format."""
-    try:
-        found = await service.lookup(db, ctx.phones, phone)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    found = await service.lookup(db, ctx.phones, phone)
     return LookupOut(
         query=phone,
         e164=found.number.e164,
@@ -86,10 +90,7 @@ async def list_clients(
 
 @router.post("/clients", response_model=ClientOut, status_code=status.HTTP_201_CREATED)
 async def create_client(db: Db, ctx: Ctx, who: OperatorP, body: ClientIn) -> ClientOut:
-    try:
-        client = await service.create_client(db, ctx.phones, body)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    client = await service.create_client(db, ctx.phones, body)
     await audit.record(
         db,
         user_id=who.user_id,
@@ -105,10 +106,7 @@ async def create_client(db: Db, ctx: Ctx, who: OperatorP, body: ClientIn) -> Cli
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
 async def get_client(db: Db, who: OperatorP, client_id: int) -> ClientOut:
-    try:
-        client = await service.get_client(db, client_id)
-    except service.NotFound as exc:
-        raise _http_error(exc) from exc
+    client = await service.get_client(db, client_id)
     view = (await service.client_views(db, [client]))[0]
     await audit.record(
         db,
@@ -124,10 +122,7 @@ async def get_client(db: Db, who: OperatorP, client_id: int) -> ClientOut:
 
 @router.patch("/clients/{client_id}", response_model=ClientOut)
 async def update_client(db: Db, who: OperatorP, client_id: int, body: ClientPatch) -> ClientOut:
-    try:
-        client = await service.update_client(db, client_id, body)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    client = await service.update_client(db, client_id, body)
     await audit.record(
         db,
         user_id=who.user_id,
@@ -143,10 +138,7 @@ async def update_client(db: Db, who: OperatorP, client_id: int, body: ClientPatc
 
 @router.delete("/clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
-    try:
-        await service.delete_client(db, client_id)
-    except service.NotFound as exc:
-        raise _http_error(exc) from exc
+    await service.delete_client(db, client_id)
     await audit.record(
         db,
         user_id=who.user_id,
@@ -165,11 +157,8 @@ async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
 async def add_client_phone(
     db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: PhoneIn
 ) -> PhoneOut:
-    try:
-        await service.get_client(db, client_id)
-        phone = await service.add_phone(db, ctx.phones, body, client_id=client_id)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    await service.get_client(db, client_id)
+    phone = await service.add_phone(db, ctx.phones, body, client_id=client_id)
     view = PhoneOut.model_validate(phone)
     await db.commit()
     return view
@@ -177,10 +166,7 @@ async def add_client_phone(
 
 @router.delete("/phones/{phone_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_phone(db: Db, who: OperatorP, phone_id: int) -> Response:
-    try:
-        await service.delete_phone(db, phone_id)
-    except service.NotFound as exc:
-        raise _http_error(exc) from exc
+    await service.delete_phone(db, phone_id)
     await audit.record(
         db,
         user_id=who.user_id,
@@ -208,10 +194,7 @@ async def list_organizations(
 async def create_organization(
     db: Db, ctx: Ctx, who: OperatorP, body: OrganizationIn
 ) -> OrganizationOut:
-    try:
-        org = await service.create_organization(db, ctx.phones, body)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    org = await service.create_organization(db, ctx.phones, body)
     view = await service.organization_view(db, org)
     await audit.record(
         db,
@@ -228,10 +211,7 @@ async def create_organization(
 @router.get("/organizations/{organization_id}", response_model=OrganizationOut)
 async def get_organization(db: Db, who: OperatorP, organization_id: int) -> OrganizationOut:
     """An organisation with its phones and contact persons."""
-    try:
-        org = await service.get_organization(db, organization_id)
-    except service.NotFound as exc:
-        raise _http_error(exc) from exc
+    org = await service.get_organization(db, organization_id)
     view = await service.organization_view(db, org)
     await audit.record(
         db,
@@ -249,10 +229,7 @@ async def get_organization(db: Db, who: OperatorP, organization_id: int) -> Orga
 async def update_organization(
     db: Db, who: OperatorP, organization_id: int, body: OrganizationPatch
 ) -> OrganizationOut:
-    try:
-        org = await service.update_organization(db, organization_id, body)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    org = await service.update_organization(db, organization_id, body)
     view = await service.organization_view(db, org)
     await audit.record(
         db,
@@ -274,11 +251,8 @@ async def update_organization(
 async def add_organization_phone(
     db: Db, ctx: Ctx, who: OperatorP, organization_id: int, body: PhoneIn
 ) -> PhoneOut:
-    try:
-        await service.get_organization(db, organization_id)
-        phone = await service.add_phone(db, ctx.phones, body, organization_id=organization_id)
-    except _DOMAIN_ERRORS as exc:
-        raise _http_error(exc) from exc
+    await service.get_organization(db, organization_id)
+    phone = await service.add_phone(db, ctx.phones, body, organization_id=organization_id)
     view = PhoneOut.model_validate(phone)
     await db.commit()
     return view
