@@ -106,11 +106,12 @@ async def open_tasks_of(
     return rows.all()
 
 
-async def open_calls(session: AsyncSession, pbx: str) -> Sequence[Call]:
-    rows = await session.scalars(
-        select(Call).where(Call.pbx == pbx, Call.status != CallStatus.ENDED)
-    )
-    return rows.all()
+async def open_calls(session: AsyncSession, pbx: str | None = None) -> Sequence[Call]:
+    """Calls not yet ended, oldest first (of one PBX, or of all)."""
+    query = select(Call).where(Call.status != CallStatus.ENDED)
+    if pbx is not None:
+        query = query.where(Call.pbx == pbx)
+    return (await session.scalars(query.order_by(Call.started_at))).all()
 
 
 def call_filter(
@@ -149,13 +150,3 @@ async def page_of_calls(
         query.order_by(Call.started_at.desc(), Call.id.desc()).offset(offset).limit(limit)
     )
     return rows.all(), int(total or 0)
-
-
-async def active_calls_for_extensions(
-    session: AsyncSession, extensions: Sequence[str], pbx: str | None = None
-) -> Sequence[Call]:
-    """Calls not yet ended; the caller filters those ringing or answered at `extensions`."""
-    query = select(Call).where(Call.status != CallStatus.ENDED)
-    if pbx is not None:
-        query = query.where(Call.pbx == pbx)
-    return (await session.scalars(query.order_by(Call.started_at))).all()

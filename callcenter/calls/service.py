@@ -424,7 +424,7 @@ async def pending_for_user(
     extensions = set(await repository.extensions_of_user(session, user_id))
     if not extensions:
         return []
-    rows = await repository.active_calls_for_extensions(session, sorted(extensions))
+    rows = await repository.open_calls(session)
     items = []
     for row in rows:
         ringing = any(extension_of(a) in extensions for a in row.ringing_agents or ())
