@@ -30,10 +30,40 @@ DYNAMIC_KEYS = {
 }
 
 
-def _catalogue(locale: str) -> dict[str, str]:
-    data = json.loads((UI / "i18n" / f"{locale}.json").read_text(encoding="utf-8"))
+PARTS = ["", "supervisor", "crm", "imports", "reports"]
+"""The catalogue parts ui/shared/i18n.js loads and merges (keep the two lists equal)."""
+
+
+def _part(locale: str, part: str) -> dict[str, str]:
+    path = UI / "i18n" / part / f"{locale}.json" if part else UI / "i18n" / f"{locale}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+def _catalogue(locale: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for part in PARTS:
+        merged.update(_part(locale, part))
+    return merged
+
+
+def test_given_the_script_then_it_loads_the_same_parts() -> None:
+    script = (UI / "shared" / "i18n.js").read_text(encoding="utf-8")
+    listed = re.search(r"export const PARTS = \[([^\]]*)\]", script)
+    assert listed is not None
+    assert re.findall(r'"([^"]*)"', listed.group(1)) == PARTS
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_given_a_part_then_every_language_has_the_same_keys_and_no_part_repeats_a_key(
+    part: str,
+) -> None:
+    ru, en = _part("ru", part), _part("en", part)
+    assert set(ru) == set(en), {"only in ru": set(ru) - set(en), "only in en": set(en) - set(ru)}
+    for other in PARTS:
+        if other != part:
+            assert not set(ru) & set(_part("ru", other)), (part, other)
 
 
 def _ui_files(suffix: str) -> list[Path]:

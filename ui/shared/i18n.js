@@ -52,11 +52,21 @@ export function initialLocale() {
   );
 }
 
+// Catalogue parts: the core `<locale>.json`, then one file per area (`<part>/<locale>.json`),
+// so each area of the UI keeps its messages beside the others without editing one big file.
+export const PARTS = ["", "supervisor", "crm", "imports", "reports"];
+
+async function loadPart(locale, part) {
+  const path = part ? `/ui/i18n/${part}/${locale}.json` : `/ui/i18n/${locale}.json`;
+  const response = await fetch(path, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`cannot load ${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
 async function load(locale) {
   if (!catalogues.has(locale)) {
-    const response = await fetch(`/ui/i18n/${locale}.json`, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`cannot load ${locale}.json: HTTP ${response.status}`);
-    catalogues.set(locale, await response.json());
+    const parts = await Promise.all(PARTS.map((part) => loadPart(locale, part)));
+    catalogues.set(locale, Object.assign({}, ...parts));
   }
   return catalogues.get(locale);
 }
