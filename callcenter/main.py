@@ -93,12 +93,14 @@ def _include_routers(app: FastAPI) -> None:
     from callcenter.calls.api import router as calls_router
     from callcenter.clients.api import install_error_handlers
     from callcenter.clients.api import router as clients_router
+    from callcenter.errors import install_database_error_handlers
     from callcenter.health import router as health_router
     from callcenter.realtime.api import router as realtime_router
 
     for router in (auth_router, clients_router, calls_router, realtime_router, health_router):
         app.include_router(router)
     install_error_handlers(app)
+    install_database_error_handlers(app)
 
 
 def _mount_ui(app: FastAPI) -> None:
