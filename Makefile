@@ -34,6 +34,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/phones.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/screen_pop.py
+	$(BIN)/python bench/recordings.py
+	$(BIN)/python bench/kpi_report.py
+	$(BIN)/python bench/import.py
+	$(BIN)/python bench/wallboard.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -74,9 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(handler=_user_add)
 
+    worker = commands.add_parser(
+        "worker", help="run a Celery worker for the background jobs (needs a Redis URL)"
+    )
+    worker.add_argument("--concurrency", "-c", type=int, default=None)
+    worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default="prefork")
+    worker.add_argument(
+        "--queues", "-Q", default=None, help="comma-separated queues (default: all of them)"
+    )
+    worker.add_argument("--loglevel", "-l", default="INFO")
+    worker.set_defaults(handler=_worker)
+
+    beat = commands.add_parser("beat", help="run Celery beat: sends the periodic jobs")
+    beat.add_argument("--loglevel", "-l", default="INFO")
+    beat.set_defaults(handler=_beat)
+
     from callcenter.cli_pbx import add_pbx_commands
 
     add_pbx_commands(commands)
+
+    from callcenter.imports.cli import add_import_command
+
+    add_import_command(commands)
     return parser
 
 
@@ -129,6 +148,44 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _needs_redis(settings: Settings, what: str) -> bool:
+    if settings.redis_url:
+        return False
+    print(
+        f"error: {what} needs CALLCENTER_REDIS_URL (the Celery broker); without it the jobs"
+        " run inside `callcenter serve`",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if _needs_redis(settings, "a worker"):
+        return 1
+    from workers.celery_app import DEFAULT_QUEUE, LONG_QUEUE, create_celery
+
+    argv = [
+        "worker",
+        f"--loglevel={args.loglevel}",
+        f"--pool={args.pool}",
+        f"--queues={args.queues or ','.join((DEFAULT_QUEUE, LONG_QUEUE))}",
+    ]
+    if args.concurrency:
+        argv.append(f"--concurrency={args.concurrency}")
+    create_celery(settings).worker_main(argv)
+    return 0
+
+
+def _beat(args: argparse.Namespace, settings: Settings) -> int:
+    if _needs_redis(settings, "beat"):
+        return 1
+    from workers.celery_app import create_celery
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_celery(settings).start(["beat", f"--loglevel={args.loglevel}"])
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -142,6 +199,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         background.append(
             embedded_pbx(settings, simulate_rate=args.simulate_rate, callers=DEMO_CALLER_NUMBERS)
         )
+    if not settings.redis_url:
+        # The embedded default has no Celery beat: this process sends the periodic jobs.
+        from callcenter.jobs.runner import in_process_beat
+        from workers.tasks import periodic_jobs
+
+        background.append(in_process_beat(periodic_jobs))
     app = create_app(settings, background=background)
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level="info", ws_ping_interval=None

@@ -14,10 +14,14 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callcenter.config import Settings
 from callcenter.context import AppContext
+
+if TYPE_CHECKING:
+    from pbx_adapter.ami import AmiClient
+    from pbx_adapter.control import AmiPbxControl
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             stats = await replay_bytes(
                 args.file.read_bytes(), ctx.call_event_sink(), pbx=args.pbx or settings.pbx_name
             )
+            await ctx.jobs.drain()  # in-process: the ended calls' jobs finish before we exit
         finally:
             await ctx.close()
         print(
@@ -87,12 +92,26 @@ def make_adapter(ctx: AppContext, host: str, port: int, username: str, secret: s
         pbx=pbx,
         sink=ctx.call_event_sink(),
         open_calls=lambda: _open_calls_of(ctx, pbx),
+        live_sink=ctx.live_queues(),
         ping_interval_s=ctx.settings.ami_ping_interval_s,
         dead_after_s=ctx.settings.ami_dead_after_s,
         registry=ctx.metrics,
     )
     ctx.pbx_health = adapter.health
+    ctx.pbx_control = make_pbx_control(ctx.settings, adapter.client)
     return adapter
+
+
+def make_pbx_control(settings: Settings, client: AmiClient) -> AmiPbxControl:
+    """Supervisor and operator actions over `client`, phones named as the settings say."""
+    from pbx_adapter.control import AmiPbxControl, DeviceNaming
+
+    naming = DeviceNaming(
+        channel_template=settings.agent_channel_template,
+        dialout_context=settings.dialout_context,
+        ring_timeout_s=settings.originate_ring_timeout_s,
+    )
+    return AmiPbxControl(client, naming)
 
 
 def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,8 +13,11 @@ from callcenter.auth.ratelimit import LoginRateLimiter
 from callcenter.calls.ingest import CallEventSink
 from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
+from callcenter.control.pbx import PbxControl
 from callcenter.db import make_engine, make_sessionmaker
+from callcenter.jobs import JobQueue, install_outbox
 from callcenter.phones import PhoneIdentity, phone_identity
+from callcenter.queues.board import LiveQueues
 from callcenter.realtime.streams import InMemoryStreams, Streams
 
 
@@ -26,9 +29,15 @@ class AppContext:
     phones: PhoneIdentity
     streams: Streams
     login_limiter: LoginRateLimiter
+    jobs: JobQueue
+    """Background jobs, sent after commit (in-process, or Celery when `redis_url` is set)."""
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     pbx_health: Callable[[], dict[str, Any]] | None = None
     """Set by the composition root when this process runs a PBX adapter."""
+    pbx_control: PbxControl | None = None
+    """Actions on the PBX (pause, queues, spy, originate); None when no adapter runs here."""
+    queues_board: LiveQueues | None = None
+    """The live queue board; made on first use by `live_queues()`."""
 
     def ingest_policy(self) -> IngestPolicy:
         """How PBX events become records under these settings."""
@@ -45,19 +54,37 @@ class AppContext:
         """Where an adapter in this process sends its call events."""
         return CallEventSink(self.sessionmaker, self.ingest_policy(), self.streams)
 
+    def live_queues(self) -> LiveQueues:
+        """This process's live queue board: the live sink of an adapter here, and what the
+        queue endpoints read."""
+        if self.queues_board is None:
+            self.queues_board = LiveQueues(self.sessionmaker, self.streams, self.settings)
+        return self.queues_board
+
     async def close(self) -> None:
+        await self.jobs.close()
+        if self.queues_board is not None:
+            await self.queues_board.close()
         await self.streams.close()
         await self.engine.dispose()
 
 
-def build_context(settings: Settings) -> AppContext:
-    """Wire the parts that the settings choose (SQLite or PostgreSQL; memory or Redis)."""
+def build_context(settings: Settings, jobs: JobQueue | None = None) -> AppContext:
+    """Wire the parts that the settings choose (SQLite or PostgreSQL; memory or Redis;
+    in-process jobs or Celery); a Celery worker passes its own `jobs`."""
+    from workers.tasks import build_job_queue
+
     engine = make_engine(settings.database_url)
-    return AppContext(
+    sessionmaker = make_sessionmaker(engine)
+    ctx = AppContext(
         settings=settings,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         phones=phone_identity(settings.default_region, settings.default_area_code),
         streams=InMemoryStreams(replay_size=settings.realtime_replay_size),
         login_limiter=LoginRateLimiter(settings.login_attempts_per_minute),
+        jobs=jobs or build_job_queue(settings),
     )
+    ctx.jobs.start(ctx)
+    install_outbox(sessionmaker, ctx.jobs)
+    return ctx

@@ -4,13 +4,17 @@ Adapters (AMI, HTTP webhook, cloud PBX) emit these; `callcenter.calls` applies t
 Every event carries `event_id`, unique per PBX for the real-world thing it reports, so
 applying the same event twice changes nothing. `call_key` is the PBX's id of the whole call
 (Asterisk: the Linkedid); `at` is when it happened at the PBX (UTC).
+
+A second, smaller contract (`QueueEvent`, at the end) carries what queues say about their
+members (added, removed, paused, device state) and callers, and the snapshot of all of it
+taken after every (re)connect: facts about agents that are not facts about one call.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -132,3 +136,146 @@ CallEvent = Annotated[
 ]
 
 call_event_adapter: TypeAdapter[CallEvent] = TypeAdapter(CallEvent)
+
+
+# --- queue members and queue facts -------------------------------------------------------
+#
+# What a queue says about its members and callers, as opposed to what happens to one call.
+# Same envelope rules as the call events: `event_id` is deterministic per PBX, `at` is PBX
+# time (UTC). The live queue board (`callcenter.queues.live`) folds both kinds.
+
+
+class DeviceState(StrEnum):
+    """A queue member's device, as the PBX reports it (Asterisk's AST_DEVICE_* values)."""
+
+    UNKNOWN = "unknown"
+    NOT_IN_USE = "not_in_use"
+    IN_USE = "in_use"
+    BUSY = "busy"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+    RINGING = "ringing"
+    RING_IN_USE = "ring_in_use"
+    ON_HOLD = "on_hold"
+
+
+class _QueueEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pbx: str = "default"
+    event_id: str = Field(min_length=1, max_length=255)
+    at: datetime
+    queue: str = Field(min_length=1, max_length=64)
+
+
+class MemberView(BaseModel):
+    """One member of one queue as the PBX shows it now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=64)
+    interface: str = Field(min_length=1, max_length=128)
+    """The member's interface (e.g. `Local/101@agents`): the same string call events name
+    as `agent`."""
+    name: str = Field(default="", max_length=255)
+    device: DeviceState = DeviceState.UNKNOWN
+    paused: bool = False
+    pause_reason: str = Field(default="", max_length=255)
+    paused_since: datetime | None = None
+    """When the current pause began (the PBX's `LastPause`), if paused and known."""
+
+
+class MemberAdded(_QueueEvent):
+    kind: Literal["member_added"] = "member_added"
+    member: MemberView
+
+
+class MemberRemoved(_QueueEvent):
+    kind: Literal["member_removed"] = "member_removed"
+    interface: str = Field(min_length=1, max_length=128)
+
+
+class MemberPaused(_QueueEvent):
+    """A member was paused (with a reason) or unpaused in `queue`."""
+
+    kind: Literal["member_paused"] = "member_paused"
+    member: MemberView
+
+
+class MemberStatus(_QueueEvent):
+    """A member's device state changed (the event repeats its pause state too)."""
+
+    kind: Literal["member_status"] = "member_status"
+    member: MemberView
+
+
+class CallerLeftQueue(_QueueEvent):
+    """A caller left `queue` (answered, hung up or timed out): they no longer wait in it.
+
+    How the call ended is the call events' business; this only says the waiting is over,
+    which matters when the dialplan keeps the caller after the queue gives up."""
+
+    kind: Literal["caller_left_queue"] = "caller_left_queue"
+    call_key: str = Field(min_length=1, max_length=128)
+
+
+class QueueParams(BaseModel):
+    """A queue's own configuration as the PBX reports it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=64)
+    strategy: str = Field(default="", max_length=32)
+    service_level_s: int | None = None
+    """The PBX's service-level threshold (Asterisk `servicelevel`); None when not set."""
+
+
+class WaitingView(BaseModel):
+    """A caller waiting in a queue at snapshot time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=64)
+    call_key: str = Field(min_length=1, max_length=128)
+    position: int | None = None
+
+
+class QueueSnapshot(BaseModel):
+    """Everything the PBX shows about its queues at one moment (after every (re)connect):
+    it replaces what was believed about queue parameters, members and waiting callers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["queue_snapshot"] = "queue_snapshot"
+    pbx: str = "default"
+    event_id: str = Field(min_length=1, max_length=255)
+    at: datetime
+    queues: tuple[QueueParams, ...] = ()
+    members: tuple[MemberView, ...] = ()
+    waiting: tuple[WaitingView, ...] = ()
+
+
+QueueEvent = Annotated[
+    MemberAdded | MemberRemoved | MemberPaused | MemberStatus | CallerLeftQueue | QueueSnapshot,
+    Field(discriminator="kind"),
+]
+queue_event_adapter: TypeAdapter[QueueEvent] = TypeAdapter(QueueEvent)
+
+CALL_EVENT_TYPES = (
+    CallStarted,
+    CallQueued,
+    AgentRinging,
+    AgentStoppedRinging,
+    CallAnswered,
+    CallTransferred,
+    RecordingStarted,
+    CallEnded,
+)
+"""The CallEvent classes, for `isinstance` checks on a mixed stream."""
+
+PbxEvent = CallEvent | QueueEvent
+"""Anything an adapter reports, in PBX order."""
+
+
+def is_call_event(event: PbxEvent) -> TypeGuard[CallEvent]:
+    return isinstance(event, CALL_EVENT_TYPES)

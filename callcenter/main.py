@@ -76,6 +76,8 @@ def create_app(
                 stack.push_async_callback(app.state.ctx.close)
             for part in background or []:
                 stack.push_async_callback(await part(app.state.ctx))
+            if settings.reminders_interval_s > 0:
+                stack.push_async_callback(await _start_reminders(app.state.ctx))
             yield
 
     app = FastAPI(title="callcenter", version="0.1.0", lifespan=lifespan)
@@ -93,14 +95,51 @@ def _include_routers(app: FastAPI) -> None:
     from callcenter.calls.api import router as calls_router
     from callcenter.clients.api import install_error_handlers
     from callcenter.clients.api import router as clients_router
+    from callcenter.control.api import router as control_router
     from callcenter.errors import install_database_error_handlers
     from callcenter.health import router as health_router
+    from callcenter.queues.api import router as queues_router
     from callcenter.realtime.api import router as realtime_router
 
     for router in (auth_router, clients_router, calls_router, realtime_router, health_router):
         app.include_router(router)
+    app.include_router(control_router)
+    app.include_router(queues_router)
     install_error_handlers(app)
     install_database_error_handlers(app)
+    _include_crm_routers(app)
+    _include_reports_router(app)
+    _include_recordings_router(app)
+    _include_jobs_router(app)
+    _include_imports_routers(app)
+
+
+def _include_imports_routers(app: FastAPI) -> None:
+    from callcenter.clients.merge_api import router as merge_router
+    from callcenter.imports.api import install_error_handlers, router
+
+    app.include_router(router)
+    app.include_router(merge_router)
+    install_error_handlers(app)
+
+
+def _include_jobs_router(app: FastAPI) -> None:
+    from callcenter.jobs.api import router
+
+    app.include_router(router)
+
+
+def _include_reports_router(app: FastAPI) -> None:
+    from callcenter.reports.api import install_error_handlers, router
+
+    app.include_router(router)
+    install_error_handlers(app)
+
+
+def _include_recordings_router(app: FastAPI) -> None:
+    from callcenter.recordings.api import router
+
+    app.include_router(router)
 
 
 def _mount_ui(app: FastAPI) -> None:
@@ -117,3 +156,41 @@ def _mount_ui(app: FastAPI) -> None:
     @app.get("/operator", include_in_schema=False)
     async def operator_page() -> FileResponse:
         return FileResponse(UI_DIR / "operator" / "index.html")
+
+    @app.get("/reports", include_in_schema=False)
+    async def reports_page() -> FileResponse:
+        return FileResponse(UI_DIR / "reports" / "index.html")
+
+    @app.get("/supervisor", include_in_schema=False)
+    async def supervisor_page() -> FileResponse:
+        return FileResponse(UI_DIR / "supervisor" / "index.html")
+
+    @app.get("/imports", include_in_schema=False)
+    async def imports_page() -> FileResponse:
+        return FileResponse(UI_DIR / "imports" / "index.html")
+
+
+def _include_crm_routers(app: FastAPI) -> None:
+    """The client card, tags, segments, tasks, meetings and the audit log reader (issue 6)."""
+    from callcenter.crm.api import router as crm_router
+    from callcenter.crm.audit_api import router as audit_router
+    from callcenter.crm.deps import install_error_handlers as install_crm_error_handlers
+    from callcenter.crm.segments_api import router as segments_router
+    from callcenter.tasks.api import install_error_handlers as install_task_error_handlers
+    from callcenter.tasks.api import router as tasks_router
+
+    for router in (crm_router, segments_router, tasks_router, audit_router):
+        app.include_router(router)
+    install_crm_error_handlers(app)
+    install_task_error_handlers(app)
+
+    @app.get("/admin/audit", include_in_schema=False)
+    async def audit_page() -> FileResponse:
+        return FileResponse(UI_DIR / "admin" / "audit.html")
+
+
+async def _start_reminders(ctx: AppContext) -> Callable[[], Awaitable[None]]:
+    """Due task and meeting reminders from this process (when no worker schedules them)."""
+    from callcenter.tasks.reminders import start_reminders
+
+    return await start_reminders(ctx.sessionmaker, ctx.streams, ctx.settings.reminders_interval_s)

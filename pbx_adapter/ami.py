@@ -659,6 +659,55 @@ class AmiClient(_LinkCallbacks):
             fields["ActionID"] = action_id
         return await self._originate(_checked(fields), wait_s)
 
+    async def queue_pause(
+        self,
+        interface: str,
+        paused: bool,
+        *,
+        queue: str | None = None,
+        reason: str = "",
+        wait_s: float | None = None,
+    ) -> Frame:
+        """Pause or unpause `interface` in `queue` (every queue it is a member of when None).
+        Asterisk's response frame; raises like `send_action`."""
+        fields = {
+            "Action": "QueuePause",
+            "Interface": interface,
+            "Paused": "true" if paused else "false",
+        }
+        if queue:
+            fields["Queue"] = queue
+        if reason:
+            fields["Reason"] = reason
+        return await self.send_action(fields, wait_s=wait_s)
+
+    async def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        *,
+        member_name: str = "",
+        penalty: int = 0,
+        paused: bool = False,
+        wait_s: float | None = None,
+    ) -> Frame:
+        """Make `interface` a dynamic member of `queue`. Asterisk's response frame."""
+        if penalty < 0:
+            raise ValueError(f"a queue penalty is never negative, not {penalty}")
+        fields = {"Action": "QueueAdd", "Queue": queue, "Interface": interface}
+        if member_name:
+            fields["MemberName"] = member_name
+        fields["Penalty"] = str(penalty)
+        fields["Paused"] = "true" if paused else "false"
+        return await self.send_action(fields, wait_s=wait_s)
+
+    async def queue_remove(
+        self, queue: str, interface: str, *, wait_s: float | None = None
+    ) -> Frame:
+        """Take `interface` out of `queue` (dynamic members only). Asterisk's response frame."""
+        fields = {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
+        return await self.send_action(fields, wait_s=wait_s)
+
     async def _originate(self, fields: dict[str, str], wait_s: float | None) -> OriginateResult:
         action_id = fields.setdefault("ActionID", f"originate-{uuid.uuid4().hex}")
         known = self._originates.get(action_id)

@@ -19,6 +19,10 @@ the adapter asks `CoreShowChannels` and `QueueStatus`, turns the answer into a `
 - a `TranslatorState` seeded from the snapshot (keeping what the previous state knew about
   channels that are still up), so the frames that follow translate as if nothing was missed.
 
+`queue_snapshot` turns the same snapshot's `QueueParams`/`QueueMember`/`QueueEntry` part
+into one `QueueSnapshot` event (queue parameters, every member with device and pause state,
+the callers waiting), which replaces what the live queue board believed.
+
 Event ids are deterministic: `resync:<call_key>:end`, `resync:<call_key>:queued:<queue>`,
 `resync:<call_key>:answered`, `resync:<call_key>:ringing:<leg uniqueid>`,
 `resync:<call_key>:ring_stopped:<agent>:<now>`.
@@ -41,8 +45,12 @@ from callcenter.events import (
     CallStarted,
     Direction,
     EndReason,
+    MemberView,
     Party,
+    QueueParams,
+    QueueSnapshot,
     StopRingReason,
+    WaitingView,
 )
 from pbx_adapter.translate import (
     LOCAL_PREFIX,
@@ -54,6 +62,7 @@ from pbx_adapter.translate import (
     callee_of,
     clean,
     interface_of,
+    member_view,
     started_event_id,
     valid_call_key,
 )
@@ -102,6 +111,9 @@ class Snapshot:
     queue_callers: tuple[QueueCaller, ...] = ()
     members: Mapping[str, str] = field(default_factory=dict)
     """Member interface → member name."""
+    queue_params: tuple[QueueParams, ...] = ()
+    member_views: tuple[MemberView, ...] = ()
+    """Every member of every queue, with device and pause state (`QueueMember` entries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +153,8 @@ def snapshot_from_frames(frames: Iterable[Mapping[str, str]]) -> Snapshot:
     channels: dict[str, LiveChannel] = {}
     waiting: list[Mapping[str, str]] = []
     members: dict[str, str] = {}
+    params: dict[str, QueueParams] = {}
+    views: dict[tuple[str, str], MemberView] = {}
     for frame in frames:
         event = frame.get("Event", "")
         if event == "CoreShowChannel":
@@ -167,6 +181,13 @@ def snapshot_from_frames(frames: Iterable[Mapping[str, str]]) -> Snapshot:
             name = frame.get("Name", "") or frame.get("MemberName", "")
             if interface and name:
                 members[interface] = name
+            view = member_view(frame) if event == "QueueMember" else None
+            if view is not None:
+                views[(view.queue, view.interface)] = view
+        elif event == "QueueParams":
+            found = _queue_params(frame)
+            if found is not None:
+                params[found.queue] = found
     by_name = {c.channel: c.uniqueid for c in channels.values()}
     callers: list[QueueCaller] = []
     for frame in waiting:
@@ -186,7 +207,44 @@ def snapshot_from_frames(frames: Iterable[Mapping[str, str]]) -> Snapshot:
                 caller_name=frame.get("CallerIDName", ""),
             )
         )
-    return Snapshot(tuple(channels.values()), tuple(callers), members)
+    return Snapshot(
+        tuple(channels.values()),
+        tuple(callers),
+        members,
+        tuple(params.values()),
+        tuple(views.values()),
+    )
+
+
+def _queue_params(frame: Mapping[str, str]) -> QueueParams | None:
+    queue = frame.get("Queue", "")
+    if not 0 < len(queue) <= 64:
+        return None
+    level = _int(frame.get("ServiceLevel", ""))
+    return QueueParams(
+        queue=queue,
+        strategy=frame.get("Strategy", "")[:32],
+        service_level_s=level if level else None,
+    )
+
+
+def queue_snapshot(snapshot: Snapshot, *, pbx: str, now: datetime) -> QueueSnapshot:
+    """The queue part of `snapshot` as one event: parameters, members, waiting callers (keyed
+    on their call, the Linkedid of their channel)."""
+    linked = {c.uniqueid: c.linkedid for c in snapshot.channels}
+    waiting = tuple(
+        WaitingView(queue=q.queue, call_key=key, position=q.position)
+        for q in snapshot.queue_callers
+        if len(q.queue) <= 64 and valid_call_key(key := linked.get(q.uniqueid, q.uniqueid))
+    )
+    return QueueSnapshot(
+        pbx=pbx,
+        event_id=bounded_id(f"queue_snapshot:{now.timestamp():.6f}"),
+        at=now,
+        queues=snapshot.queue_params,
+        members=snapshot.member_views,
+        waiting=waiting,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +257,8 @@ class _LiveCall:
     queued: QueueCaller | None
     answered_by: LiveChannel | None
     ringing: tuple[LiveChannel, ...]
+    dialled: tuple[LiveChannel, ...] = ()
+    """Agent legs not answered yet, ringing or still being set up (`Down`)."""
 
     @property
     def non_local(self) -> tuple[LiveChannel, ...]:
@@ -235,8 +295,15 @@ def _live_calls(snapshot: Snapshot, config: TranslatorConfig) -> dict[str, _Live
             queued=next((queued[c.uniqueid] for c in channels if c.uniqueid in queued), None),
             answered_by=peer,
             ringing=tuple(c for c in legs if c.state == "Ringing"),
+            dialled=tuple(c for c in legs if c.state in _BEING_DIALLED),
         )
     return calls
+
+
+_BEING_DIALLED = frozenset({"Ringing", "Down", "Dialing", "Pre-ring"})
+"""States of a leg dialled towards an agent and not answered: a queue's `Local/...;1` leg
+stays `Down` until the phone behind it reports ringing. A ring the CRM knows of is kept while
+its leg is in one of these; a ring is only started from a leg that says `Ringing`."""
 
 
 def _agent_leg(channel: LiveChannel, config: TranslatorConfig) -> bool:
@@ -388,8 +455,9 @@ def _catch_up(
         )
         return events
     ringing_now = {interface_of(c.channel): c for c in live.ringing}
+    dialled_now = {interface_of(c.channel) for c in live.dialled}
     believed = call.ringing_agents if call is not None else frozenset[str]()
-    for agent in sorted(believed - set(ringing_now)):
+    for agent in sorted(believed - set(ringing_now) - dialled_now):
         events.append(
             AgentStoppedRinging(
                 pbx=pbx,
@@ -484,7 +552,7 @@ def _seed_call(
     outcome = old.outcome if old is not None else None
     if in_queue and not (old is not None and old.in_queue):
         outcome = EndReason.ABANDONED
-    elif not in_queue and was_queued:
+    elif not in_queue and was_queued and not (old is not None and old.abandon_seen):
         outcome = EndReason.QUEUE_TIMEOUT  # left the queue while still on the line
     ringing = {k: v for k, v in (old.ringing if old is not None else {}).items() if k in uids}
     if not answered:

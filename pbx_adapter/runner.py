@@ -1,8 +1,11 @@
 """The adapter loop: AMI frames → pure translation → batches of CallEvents → a sink.
 
-The sink (given by the composition root) applies a batch in one transaction. Frames keep
-arriving while a batch is being written; the next batch takes everything that piled up, so
-a quiet PBX gets one-event batches (low latency) and a busy one gets large ones (throughput).
+The sink (given by the composition root) applies a batch in one transaction. An optional
+live sink then sees the whole batch in PBX order, call events and queue events (members,
+callers leaving queues, the queue snapshot after a (re)connect) alike: the live queue board.
+Frames keep arriving while a batch is being written; the next batch takes everything that
+piled up, so a quiet PBX gets one-event batches (low latency) and a busy one gets large
+ones (throughput).
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from callcenter.calls.state import CallState
-from callcenter.events import CallEvent
+from callcenter.events import CallEvent, PbxEvent, is_call_event
 from pbx_adapter.ami import AmiClient
 from pbx_adapter.frames import Frame
-from pbx_adapter.resync import reconcile, snapshot_from_frames
-from pbx_adapter.translate import TranslatorState, frame_time, translate
+from pbx_adapter.resync import queue_snapshot, reconcile, snapshot_from_frames
+from pbx_adapter.translate import TranslatorState, frame_time, translate, translate_queue
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[Sequence[CallEvent]], Awaitable[None]]
+LiveSink = Callable[[Sequence[PbxEvent]], Awaitable[None]]
+"""Given every event of a batch, in order, once the call events of it have been applied."""
 OpenCalls = Callable[[], Awaitable[list[CallState]]]
 
 
@@ -35,34 +40,50 @@ class EventPipeline:
     """Translates frames in arrival order and feeds the sink in batches, never concurrently."""
 
     def __init__(
-        self, pbx: str, sink: EventSink, *, max_batch: int = 500, linger_s: float = 0.002
+        self,
+        pbx: str,
+        sink: EventSink,
+        *,
+        live_sink: LiveSink | None = None,
+        max_batch: int = 500,
+        linger_s: float = 0.002,
     ) -> None:
         self.pbx = pbx
         self._linger_s = linger_s
         self.state = TranslatorState()
         self._sink = sink
+        self._live_sink = live_sink
         self._max_batch = max_batch
-        self._pending: list[CallEvent] = []
+        self._pending: list[PbxEvent] = []
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.frames = 0
         self.events = 0
+        """Call events queued so far."""
+        self.queue_events = 0
         self.poisoned = 0
 
     def feed(self, frame: Mapping[str, str], arrival: datetime | None = None) -> None:
         """Translate one frame now (pure, cheap) and queue its events for the sink."""
         self.frames += 1
         when = arrival or datetime.now(UTC)
-        self.state, events = translate(self.state, frame, pbx=self.pbx, arrival=when)
+        before = self.state
+        self.state, events = translate(before, frame, pbx=self.pbx, arrival=when)
         self.push(events)
+        if self._live_sink is not None:
+            self.push(translate_queue(before, frame, pbx=self.pbx, arrival=when))
 
-    def push(self, events: Sequence[CallEvent]) -> None:
-        if not events:
+    def push(self, events: Sequence[PbxEvent]) -> None:
+        """Queue events for the sinks (queue events only when there is a live sink)."""
+        wanted = events if self._live_sink is not None else [e for e in events if is_call_event(e)]
+        if not wanted:
             return
-        self._pending.extend(events)
-        self.events += len(events)
+        calls = sum(1 for e in wanted if is_call_event(e))
+        self._pending.extend(wanted)
+        self.events += calls
+        self.queue_events += len(wanted) - calls
         self._idle.clear()
         self._wakeup.set()
 
@@ -96,16 +117,20 @@ class EventPipeline:
                 await self._apply(batch)
             self._idle.set()
 
-    async def _apply(self, batch: list[CallEvent]) -> None:
+    async def _apply(self, batch: list[PbxEvent]) -> None:
         # The sink itself retries what the database refuses. Anything else is a bug that one
         # event triggers: apply the batch event by event so only that event is set aside.
         try:
-            await self._sink(batch)
+            calls = [e for e in batch if is_call_event(e)]
+            if calls:
+                await self._sink(calls)
+            if self._live_sink is not None:
+                await self._live_sink(batch)
             return
         except Exception:
             if len(batch) == 1:
                 self.poisoned += 1
-                log.exception("call event could not be applied: %s", batch[0].model_dump_json())
+                log.exception("PBX event could not be applied: %s", batch[0].model_dump_json())
                 return
         for event in batch:
             await self._apply([event])
@@ -146,6 +171,7 @@ class AmiAdapter:
         pbx: str,
         sink: EventSink,
         open_calls: OpenCalls,
+        live_sink: LiveSink | None = None,
         ping_interval_s: float = 5.0,
         dead_after_s: float = 15.0,
         registry: CollectorRegistry | None = None,
@@ -153,7 +179,8 @@ class AmiAdapter:
         backoff_max_s: float = 10.0,
     ) -> None:
         self.pbx = pbx
-        self.pipeline = EventPipeline(pbx, sink)
+        self.pipeline = EventPipeline(pbx, sink, live_sink=live_sink)
+        self._live = live_sink is not None
         self.clock = PbxClock()
         self._open_calls = open_calls
         self.client = AmiClient(
@@ -181,15 +208,18 @@ class AmiAdapter:
         await self.pipeline.flush()
         channels, queues = await client.snapshot()
         snapshot = snapshot_from_frames([*channels, *queues])
+        now = self.clock.now()
         result = reconcile(
             await self._open_calls(),
             snapshot,
             pbx=self.pbx,
-            now=self.clock.now(),
+            now=now,
             previous=self.pipeline.state,
         )
         self.pipeline.state = result.state
         self.pipeline.push(result.events)
+        if self._live:
+            self.pipeline.push([queue_snapshot(snapshot, pbx=self.pbx, now=now)])
         self.resync_events += len(result.events)
         await self.pipeline.flush()
 
@@ -209,6 +239,7 @@ class AmiAdapter:
         values.update(
             pbx=self.pbx,
             call_events=self.pipeline.events,
+            queue_events=self.pipeline.queue_events,
             events_set_aside=self.pipeline.poisoned,
             resync_events=self.resync_events,
         )

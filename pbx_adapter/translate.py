@@ -1,8 +1,9 @@
 """Pure translation of Asterisk AMI event frames into the domain's typed call events.
 
 `translate(state, frame, pbx=..., arrival=...)` returns the next `TranslatorState` and the
-`CallEvent`s the frame means. No I/O, no clock: times come from the frame's `Timestamp`
-header (`timestampevents = yes`, epoch seconds, UTC), else from `arrival`.
+`CallEvent`s the frame means; `translate_queue(state, frame, ...)` the `QueueEvent`s (queue
+members, callers leaving a queue) it means. No I/O, no clock: times come from the frame's
+`Timestamp` header (`timestampevents = yes`, epoch seconds, UTC), else from `arrival`.
 
 Rules, as seen on real Asterisk 20 streams (`tests/fixtures/ami/`):
 
@@ -50,13 +51,21 @@ from callcenter.events import (
     AgentStoppedRinging,
     CallAnswered,
     CallEnded,
+    CallerLeftQueue,
     CallEvent,
     CallQueued,
     CallStarted,
     CallTransferred,
+    DeviceState,
     Direction,
     EndReason,
+    MemberAdded,
+    MemberPaused,
+    MemberRemoved,
+    MemberStatus,
+    MemberView,
     Party,
+    QueueEvent,
     RecordingStarted,
     StopRingReason,
 )
@@ -841,3 +850,158 @@ _HANDLERS: Mapping[str, _Handler] = {
     "AttendedTransfer": _on_attended_transfer,
 }
 """AMI event name → handler. Events not listed change nothing."""
+
+
+# --- queue members and callers leaving queues (the QueueEvent contract) -----------------
+
+MAX_QUEUE = 64
+MAX_INTERFACE = 128
+
+DEVICE_STATES: Mapping[str, DeviceState] = {
+    "0": DeviceState.UNKNOWN,
+    "1": DeviceState.NOT_IN_USE,
+    "2": DeviceState.IN_USE,
+    "3": DeviceState.BUSY,
+    "4": DeviceState.INVALID,
+    "5": DeviceState.UNAVAILABLE,
+    "6": DeviceState.RINGING,
+    "7": DeviceState.RING_IN_USE,
+    "8": DeviceState.ON_HOLD,
+}
+"""Asterisk's numeric member `Status` (AST_DEVICE_*)."""
+
+_QueueHandler = Callable[[TranslatorState, _Frame], list[QueueEvent]]
+
+
+def translate_queue(
+    state: TranslatorState, frame: Mapping[str, str], *, pbx: str, arrival: datetime
+) -> list[QueueEvent]:
+    """The queue events `frame` means (often none). Pass the state from before `frame` was
+    given to `translate`; it is only read (to find a caller's call when a frame lacks
+    `Linkedid`)."""
+    event = frame.get("Event", "")
+    handler = _QUEUE_HANDLERS.get(event)
+    if handler is None:
+        return []
+    uniqueid = frame.get("Uniqueid", "")
+    known = state.channels.get(uniqueid)
+    parsed = _Frame(
+        raw=frame,
+        event=event,
+        pbx=pbx,
+        at=frame_time(frame, arrival),
+        stamp=_stamp(frame),
+        uniqueid=uniqueid,
+        linkedid=frame.get("Linkedid", "") or (known.linkedid if known else ""),
+        channel=frame.get("Channel", ""),
+    )
+    return handler(state, parsed)
+
+
+def member_view(frame: Mapping[str, str]) -> MemberView | None:
+    """A member as a QueueMember* event or a QueueStatus `QueueMember` entry shows it."""
+    queue = frame.get("Queue", "")
+    interface = frame.get("Interface", "") or frame.get("Location", "")
+    if not (0 < len(queue) <= MAX_QUEUE and 0 < len(interface) <= MAX_INTERFACE):
+        return None
+    paused = frame.get("Paused", "") == "1"
+    since = _epoch(frame.get("LastPause", "")) if paused else None
+    return MemberView(
+        queue=queue,
+        interface=interface,
+        name=(frame.get("MemberName", "") or frame.get("Name", ""))[:255],
+        device=DEVICE_STATES.get(frame.get("Status", ""), DeviceState.UNKNOWN),
+        paused=paused,
+        pause_reason=frame.get("PausedReason", "")[:255] if paused else "",
+        paused_since=since,
+    )
+
+
+def _epoch(raw: str) -> datetime | None:
+    """An epoch-seconds header (`LastPause`, `LastCall`); 0 or garbage means unknown."""
+    if not raw or len(raw) > 20:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _member_event_id(f: _Frame, member: MemberView, kind: str) -> str:
+    return bounded_id(f"{member.queue}:{member.interface}:{f.event}:{f.stamp}:{kind}")
+
+
+def _on_member_added(state: TranslatorState, f: _Frame) -> list[QueueEvent]:
+    member = member_view(f.raw)
+    if member is None:
+        return []
+    event_id = _member_event_id(f, member, "member_added")
+    return [MemberAdded(pbx=f.pbx, event_id=event_id, at=f.at, queue=member.queue, member=member)]
+
+
+def _on_member_removed(state: TranslatorState, f: _Frame) -> list[QueueEvent]:
+    member = member_view(f.raw)
+    if member is None:
+        return []
+    return [
+        MemberRemoved(
+            pbx=f.pbx,
+            event_id=_member_event_id(f, member, "member_removed"),
+            at=f.at,
+            queue=member.queue,
+            interface=member.interface,
+        )
+    ]
+
+
+def _on_member_pause(state: TranslatorState, f: _Frame) -> list[QueueEvent]:
+    member = member_view(f.raw)
+    if member is None:
+        return []
+    if member.paused and member.paused_since is None:
+        member = member.model_copy(update={"paused_since": f.at})
+    event_id = _member_event_id(f, member, "member_paused")
+    return [MemberPaused(pbx=f.pbx, event_id=event_id, at=f.at, queue=member.queue, member=member)]
+
+
+def _on_member_status(state: TranslatorState, f: _Frame) -> list[QueueEvent]:
+    member = member_view(f.raw)
+    if member is None:
+        return []
+    event_id = _member_event_id(f, member, "member_status")
+    return [MemberStatus(pbx=f.pbx, event_id=event_id, at=f.at, queue=member.queue, member=member)]
+
+
+def _on_caller_leave(state: TranslatorState, f: _Frame) -> list[QueueEvent]:
+    queue = f.get("Queue")
+    if not f.linkedid or not valid_call_key(f.linkedid) or not 0 < len(queue) <= MAX_QUEUE:
+        return []
+    return [
+        CallerLeftQueue(
+            pbx=f.pbx,
+            event_id=_event_id(f, "left_queue", queue),
+            at=f.at,
+            queue=queue,
+            call_key=f.linkedid,
+        )
+    ]
+
+
+_QUEUE_HANDLERS: Mapping[str, _QueueHandler] = {
+    "QueueMemberAdded": _on_member_added,
+    "QueueMemberRemoved": _on_member_removed,
+    "QueueMemberPause": _on_member_pause,
+    "QueueMemberPaused": _on_member_pause,
+    "QueueMemberStatus": _on_member_status,
+    "QueueCallerAbandon": _on_caller_leave,
+    "QueueCallerLeave": _on_caller_leave,
+}
+"""AMI event name → queue-event handler (a second table: `translate`'s call events and
+their tests stay exactly as they were). `QueueMemberPaused` is the pre-Asterisk-12 name; a
+caller who abandons leaves the queue at `QueueCallerAbandon` (its `QueueCallerLeave` follows)."""

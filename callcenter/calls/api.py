@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from callcenter import audit
 from callcenter.auth.deps import OperatorP
 from callcenter.auth.models import Role
-from callcenter.calls import repository, service
+from callcenter.calls import auto_close, repository, service
 from callcenter.calls.models import Call
 from callcenter.calls.schemas import CallOut, CallPatch
 from callcenter.calls.state import CallStatus
@@ -60,7 +60,9 @@ async def list_calls(
     return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
 
 
-async def _visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
+async def visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
+    """The call, if `who` may see it: supervisors see every call, operators their own
+    (also the rule for a call's recording and its analysis)."""
     row = await db.get(Call, call_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "call not found")
@@ -71,7 +73,7 @@ async def _visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
 
 @router.get("/{call_id}", response_model=CallOut)
 async def get_call(db: Db, who: OperatorP, call_id: int) -> CallOut:
-    return CallOut.model_validate(await _visible_call(db, who, call_id))
+    return CallOut.model_validate(await visible_call(db, who, call_id))
 
 
 @router.patch("/{call_id}", response_model=CallOut)
@@ -103,5 +105,33 @@ async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: int, body: Call
     summary = service.call_summary(row)
     await db.commit()
     await ctx.streams.publish(user_topic(who.user_id), "call.updated", {"call": summary})
+    await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+    return view
+
+
+@router.post("/{call_id}/wrong-number/undo", response_model=CallOut)
+async def undo_wrong_number(db: Db, ctx: Ctx, who: OperatorP, call_id: int) -> CallOut:
+    """Reopen a call the wrong-number rules closed: one click, and the rules leave it alone."""
+    try:
+        row = await service.editable_call(
+            db, call_id, user_id=who.user_id, may_edit_any=who.has_role(Role.SUPERVISOR)
+        )
+        row = await auto_close.undo_auto_close(
+            db, row, policy=ctx.ingest_policy(), user_id=who.user_id, now=utcnow()
+        )
+    except service.CallNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "call not found") from exc
+    except service.NotYourCall as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your call") from exc
+    except auto_close.NothingToUndo as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the call is not closed as a wrong number by the rules"
+        ) from exc
+    view = CallOut.model_validate(row)
+    summary = service.call_summary(row)
+    await db.commit()
+    agent = row.agent_user_id
+    for user_id in {who.user_id} if agent is None else {who.user_id, agent}:
+        await ctx.streams.publish(user_topic(user_id), "call.updated", {"call": summary})
     await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
     return view

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.calls.state import CallStatus
@@ -87,6 +87,18 @@ class Call(Base):
     )
     outcome_at: Mapped[datetime | None] = mapped_column(default=None)
     notes: Mapped[str] = mapped_column(Text, default="")
+    client_auto_created: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """This call made its client card (`auto_create_clients`); a wrong number takes it back."""
+    wrong_number_rule: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The first wrong-number rule that closed the call (`callcenter.calls.wrong_number`)."""
+    wrong_number_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    wrong_number_verdicts: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON, default=None
+    )
+    """Every rule that fired, with its numbers, so the UI can explain it in any language."""
+    auto_closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    wrong_number_undone_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when a person undid the auto-close: the rules never close this call again."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

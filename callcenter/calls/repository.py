@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, String, cast, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.models import AgentExtension
-from callcenter.calls.models import Call, PbxEvent
+from callcenter.calls.models import Call, Outcome, PbxEvent
 from callcenter.calls.state import CallStatus
+from callcenter.clients.models import Phone
 from callcenter.events import CallEvent
+from callcenter.jobs.models import JobEffect
 from callcenter.tasks.models import Task
 
 
@@ -150,3 +152,125 @@ async def page_of_calls(
         query.order_by(Call.started_at.desc(), Call.id.desc()).offset(offset).limit(limit)
     )
     return rows.all(), int(total or 0)
+
+
+# -- wrong numbers (callcenter.calls.auto_close) --------------------------------------------
+
+
+async def count_wrong_number_marks(
+    session: AsyncSession, e164: str, *, since: datetime, before: datetime, exclude_call_id: int
+) -> int:
+    """Calls from `e164` started in [since, before) that stand marked as a wrong number."""
+    total = await session.scalar(
+        select(func.count(Call.id)).where(
+            Call.caller_e164 == e164,
+            Call.outcome == Outcome.WRONG_NUMBER,
+            Call.id != exclude_call_id,
+            Call.started_at >= since,
+            Call.started_at < before,
+        )
+    )
+    return int(total or 0)
+
+
+async def close_as_wrong_number(
+    session: AsyncSession,
+    call_id: int,
+    *,
+    rule: str,
+    reason: str,
+    verdicts: list[dict[str, object]],
+    now: datetime,
+) -> bool:
+    """Mark an ended call a wrong number unless a person got there first; whether it did.
+
+    One conditional UPDATE, so an outcome, notes or an undo committed meanwhile by someone
+    else always win over the rules.
+    """
+    result = await session.execute(
+        update(Call)
+        .where(
+            Call.id == call_id,
+            Call.status == CallStatus.ENDED,
+            Call.outcome.is_(None),
+            func.trim(Call.notes) == "",
+            Call.wrong_number_undone_at.is_(None),
+        )
+        .values(
+            outcome=Outcome.WRONG_NUMBER,
+            outcome_at=now,
+            wrong_number_rule=rule,
+            wrong_number_reason=reason,
+            wrong_number_verdicts=verdicts,
+            auto_closed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def undo_auto_close(session: AsyncSession, call_id: int, *, now: datetime) -> bool:
+    """Reopen a call the rules closed (and nobody changed since); whether it did."""
+    result = await session.execute(
+        update(Call)
+        .where(
+            Call.id == call_id,
+            Call.outcome == Outcome.WRONG_NUMBER,
+            Call.auto_closed_at.is_not(None),
+            Call.outcome_by.is_(None),
+            Call.wrong_number_undone_at.is_(None),
+        )
+        .values(outcome=None, outcome_at=None, wrong_number_undone_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def ended_calls_lacking_effect(
+    session: AsyncSession, *, key_prefix: str, since: datetime, until: datetime, limit: int
+) -> Sequence[tuple[int, str | None]]:
+    """(id, recording) of calls started since `since` and ended before `until` that have no
+    job effect `<key_prefix><id>`, oldest first."""
+    key = literal(key_prefix) + cast(Call.id, String)
+    rows = await session.execute(
+        select(Call.id, Call.recording)
+        .where(
+            Call.started_at >= since,
+            Call.ended_at < until,
+            ~select(JobEffect.id).where(JobEffect.key == key).exists(),
+        )
+        .order_by(Call.started_at)
+        .limit(limit)
+    )
+    return [(row.id, row.recording) for row in rows]
+
+
+async def rows_referring_to_client(
+    session: AsyncSession, client_id: int, *, ignore_call_id: int
+) -> dict[str, int]:
+    """Rows of any table that point at the client (its own phones and one call aside).
+
+    Read from the models' foreign keys, so a table added later counts without a change here.
+    """
+    from callcenter.models import Base
+
+    found: dict[str, int] = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name == "phones":
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table.name != "clients" or fk.column.name != "id":
+                continue
+            query = select(func.count()).select_from(table).where(fk.parent == client_id)
+            if table.name == Call.__tablename__:
+                query = query.where(table.c.id != ignore_call_id)
+            count = int(await session.scalar(query) or 0)
+            if count:
+                found[f"{table.name}.{fk.parent.name}"] = count
+    return found
+
+
+async def phone_count_of_client(session: AsyncSession, client_id: int) -> int:
+    total = await session.scalar(select(func.count(Phone.id)).where(Phone.client_id == client_id))
+    return int(total or 0)

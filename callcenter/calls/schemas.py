@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +42,14 @@ class CallOut(BaseModel):
     outcome: Outcome | None
     outcome_at: datetime | None
     notes: str
+    wrong_number_rule: str | None = None
+    """Set when the wrong-number rules closed the call: the first rule that fired..."""
+    wrong_number_reason: str | None = None
+    """...every reason, in English with the numbers used..."""
+    wrong_number_verdicts: list[dict[str, Any]] | None = None
+    """...and each rule's code and numbers, for a message in the reader's language."""
+    auto_closed_at: datetime | None = None
+    wrong_number_undone_at: datetime | None = None
 
 
 class CallPatch(BaseModel):

@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.calls import repository
+from callcenter import jobs
+from callcenter.calls import followups, repository
 from callcenter.calls.agents import extension_of
+from callcenter.calls.auto_clients import discard_auto_created_client
 from callcenter.calls.models import Call, Outcome
 from callcenter.calls.state import (
     CallState,
@@ -30,6 +32,7 @@ from callcenter.calls.state import (
     RingStopped,
     apply,
 )
+from callcenter.clients import repository as clients_repository
 from callcenter.clients import service as clients
 from callcenter.clients.models import Client
 from callcenter.clients.schemas import Owner, PhoneIn
@@ -204,7 +207,15 @@ async def ingest(
             session.add(entry.row)
     await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
     await session.flush()
+    _send_followups(session, touched.values())
     return await _notifications(session, policy, caches, list(touched.values()))
+
+
+def _send_followups(session: AsyncSession, touched: Iterable[_Touched]) -> None:
+    """The jobs of calls that just ended (analysis, wrong-number rules), sent after commit."""
+    for entry in touched:
+        if any(isinstance(effect, Finished) for effect in entry.effects):
+            jobs.enqueue(session, followups.after_call(entry.row.id, entry.row.recording))
 
 
 async def _attach_agent_users(
@@ -242,6 +253,12 @@ async def _identify_caller(session: AsyncSession, policy: IngestPolicy, row: Cal
             session, policy.phones, PhoneIn(raw=row.caller_num), client_id=client.id
         )
         row.client_id = client.id
+        row.client_auto_created = True
+
+
+async def identify_caller(session: AsyncSession, policy: IngestPolicy, row: Call) -> None:
+    """Find the caller's card by number (or make it, with auto-create), as at ring time."""
+    await _identify_caller(session, policy, row)
 
 
 async def _notifications(
@@ -334,6 +351,11 @@ def call_summary(row: Call) -> dict[str, Any]:
         "outcome": row.outcome.value if row.outcome else None,
         "notes": row.notes,
         "recording": row.recording,
+        "wrong_number_rule": row.wrong_number_rule,
+        "wrong_number_reason": row.wrong_number_reason,
+        "wrong_number_verdicts": row.wrong_number_verdicts,
+        "auto_closed_at": _iso(row.auto_closed_at),
+        "wrong_number_undone_at": _iso(row.wrong_number_undone_at),
     }
 
 
@@ -378,7 +400,18 @@ async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) ->
             for c in recent
         ],
         "open_tasks": [{"id": t.id, "title": t.title, "due_at": _iso(t.due_at)} for t in tasks],
+        "contacts": await _company_contacts(session, owners),
     }
+
+
+async def _company_contacts(session: AsyncSession, owners: list[Owner]) -> list[dict[str, Any]]:
+    """The persons of the organisation whose own (company) number rings, for the operator
+    to pick who is calling; none when the number is a person's."""
+    companies = {o.organization_id for o in owners if o.client_id is None and o.organization_id}
+    if len(companies) != 1:
+        return []
+    persons = await clients_repository.contacts_of(session, companies.pop())
+    return [{"client_id": p.id, "name": p.name, "position": p.position} for p in persons]
 
 
 class CallNotFound(LookupError):
@@ -387,6 +420,20 @@ class CallNotFound(LookupError):
 
 class NotYourCall(PermissionError):
     pass
+
+
+async def editable_call(
+    session: AsyncSession, call_id: int, *, user_id: int, may_edit_any: bool
+) -> Call:
+    """The call, if this user took it (by user or by one of their phones) or may edit any."""
+    row = await session.get(Call, call_id)
+    if row is None:
+        raise CallNotFound(call_id)
+    if not may_edit_any and row.agent_user_id != user_id:
+        extensions = set(await repository.extensions_of_user(session, user_id))
+        if row.agent is None or extension_of(row.agent) not in extensions:
+            raise NotYourCall(call_id)
+    return row
 
 
 async def set_outcome(
@@ -400,19 +447,15 @@ async def set_outcome(
     now: datetime,
 ) -> Call:
     """Record the operator's outcome and notes; operators may only touch their own calls."""
-    row = await session.get(Call, call_id)
-    if row is None:
-        raise CallNotFound(call_id)
-    if not may_edit_any and row.agent_user_id != user_id:
-        extensions = set(await repository.extensions_of_user(session, user_id))
-        if row.agent is None or extension_of(row.agent) not in extensions:
-            raise NotYourCall(call_id)
+    row = await editable_call(session, call_id, user_id=user_id, may_edit_any=may_edit_any)
     if outcome is not None:
         row.outcome = outcome
         row.outcome_by = user_id
         row.outcome_at = now
     if notes is not None:
         row.notes = notes
+    if outcome is Outcome.WRONG_NUMBER:
+        await discard_auto_created_client(session, row, user_id=user_id, now=now)
     await session.flush()
     return row
 

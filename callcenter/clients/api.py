@@ -21,6 +21,7 @@ from callcenter.clients.schemas import (
     PhoneIn,
     PhoneOut,
 )
+from callcenter.crm.deps import CreateClientsP, ViewClientsP, policy_of
 from callcenter.deps import Ctx, Db
 from callcenter.pagination import Page, PageParams, page_params
 
@@ -60,10 +61,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 @router.get("/lookup", response_model=LookupOut)
 async def lookup_phone(
-    db: Db, ctx: Ctx, who: OperatorP, phone: Annotated[str, Query(min_length=1, max_length=64)]
+    db: Db, ctx: Ctx, who: ViewClientsP, phone: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> LookupOut:
-    """Who owns a number written in any format."""
+    """Who owns a number written in any format (audited when it names persons)."""
     found = await service.lookup(db, ctx.phones, phone)
+    person_ids = sorted({o.client_id for o in found.owners if o.client_id is not None})
+    if person_ids:
+        await audit.record(
+            db,
+            user_id=who.user_id,
+            action="view",
+            entity="client",
+            entity_id="lookup",
+            details={"ids": person_ids},
+        )
+        await db.commit()
     return LookupOut(
         query=phone,
         e164=found.number.e164,
@@ -76,7 +88,7 @@ async def lookup_phone(
 @router.get("/clients", response_model=Page[ClientOut])
 async def list_clients(
     db: Db,
-    who: OperatorP,
+    who: ViewClientsP,
     paging: Paging,
     q: Annotated[str | None, Query(max_length=100)] = None,
     organization_id: int | None = None,
@@ -85,11 +97,21 @@ async def list_clients(
         db, q=q, organization_id=organization_id, offset=paging.offset, limit=paging.per_page
     )
     items = await service.client_views(db, rows)
+    if rows:  # a list with phones is a view of each card on it: one entry for the request
+        await audit.record(
+            db,
+            user_id=who.user_id,
+            action="view",
+            entity="client",
+            entity_id="list",
+            details={"ids": [c.id for c in rows]},
+        )
+        await db.commit()
     return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
 
 
 @router.post("/clients", response_model=ClientOut, status_code=status.HTTP_201_CREATED)
-async def create_client(db: Db, ctx: Ctx, who: OperatorP, body: ClientIn) -> ClientOut:
+async def create_client(db: Db, ctx: Ctx, who: CreateClientsP, body: ClientIn) -> ClientOut:
     client = await service.create_client(db, ctx.phones, body)
     await audit.record(
         db,
@@ -105,7 +127,7 @@ async def create_client(db: Db, ctx: Ctx, who: OperatorP, body: ClientIn) -> Cli
 
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
-async def get_client(db: Db, who: OperatorP, client_id: int) -> ClientOut:
+async def get_client(db: Db, who: ViewClientsP, client_id: int) -> ClientOut:
     client = await service.get_client(db, client_id)
     view = (await service.client_views(db, [client]))[0]
     await audit.record(
@@ -121,7 +143,11 @@ async def get_client(db: Db, who: OperatorP, client_id: int) -> ClientOut:
 
 
 @router.patch("/clients/{client_id}", response_model=ClientOut)
-async def update_client(db: Db, who: OperatorP, client_id: int, body: ClientPatch) -> ClientOut:
+async def update_client(
+    db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: ClientPatch
+) -> ClientOut:
+    """Change a card; personal-data fields only for roles allowed to (403 naming them)."""
+    policy_of(ctx.settings).ensure_may_change(who.role, body.model_dump(exclude_unset=True))
     client = await service.update_client(db, client_id, body)
     await audit.record(
         db,
@@ -157,15 +183,29 @@ async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
 async def add_client_phone(
     db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: PhoneIn
 ) -> PhoneOut:
+    policy_of(ctx.settings).ensure_may_change(who.role, ["phones"])
     await service.get_client(db, client_id)
     phone = await service.add_phone(db, ctx.phones, body, client_id=client_id)
     view = PhoneOut.model_validate(phone)
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="update",
+        entity="client",
+        entity_id=str(client_id),
+        details={"fields": ["phones"], "added_phone": phone.id},
+    )
     await db.commit()
     return view
 
 
 @router.delete("/phones/{phone_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_phone(db: Db, who: OperatorP, phone_id: int) -> Response:
+async def delete_phone(db: Db, ctx: Ctx, who: OperatorP, phone_id: int) -> Response:
+    """Remove a number; a person's number is personal data (403 for roles not allowed)."""
+    phone = await service.get_phone(db, phone_id)
+    if phone.client_id is not None:
+        policy_of(ctx.settings).ensure_may_change(who.role, ["phones"])
+    details = {"client_id": phone.client_id, "organization_id": phone.organization_id}
     await service.delete_phone(db, phone_id)
     await audit.record(
         db,
@@ -173,7 +213,7 @@ async def delete_phone(db: Db, who: OperatorP, phone_id: int) -> Response:
         action="delete",
         entity="phone",
         entity_id=str(phone_id),
-        details={},
+        details=details,
     )
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -209,8 +249,8 @@ async def create_organization(
 
 
 @router.get("/organizations/{organization_id}", response_model=OrganizationOut)
-async def get_organization(db: Db, who: OperatorP, organization_id: int) -> OrganizationOut:
-    """An organisation with its phones and contact persons."""
+async def get_organization(db: Db, who: ViewClientsP, organization_id: int) -> OrganizationOut:
+    """An organisation with its phones and contact persons (a view of each person's card)."""
     org = await service.get_organization(db, organization_id)
     view = await service.organization_view(db, org)
     await audit.record(
@@ -219,7 +259,7 @@ async def get_organization(db: Db, who: OperatorP, organization_id: int) -> Orga
         action="view",
         entity="organization",
         entity_id=str(organization_id),
-        details={},
+        details={"ids": [c.id for c in view.contacts]},
     )
     await db.commit()
     return view

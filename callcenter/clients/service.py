@@ -222,11 +222,15 @@ async def delete_client(session: AsyncSession, client_id: int) -> None:
     await session.flush()
 
 
-async def delete_phone(session: AsyncSession, phone_id: int) -> None:
+async def get_phone(session: AsyncSession, phone_id: int) -> Phone:
     phone = await session.get(Phone, phone_id)
     if phone is None:
         raise NotFound(f"phone {phone_id}")
-    await session.delete(phone)
+    return phone
+
+
+async def delete_phone(session: AsyncSession, phone_id: int) -> None:
+    await session.delete(await get_phone(session, phone_id))
     await session.flush()
 
 

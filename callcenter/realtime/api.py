@@ -41,10 +41,17 @@ def topics_for(principal: Principal) -> list[str]:
 
 @router.get("/api/realtime/snapshot")
 async def snapshot(db: Db, ctx: Ctx, who: OperatorP) -> dict[str, Any]:
-    """The user's live calls and the stream positions they reflect."""
+    """The user's live calls (and, for supervisors, the live queue board) and the stream
+    positions they reflect."""
     last_ids = {topic: await ctx.streams.last_id(topic) for topic in topics_for(who)}
     live = await calls.pending_for_user(db, ctx.ingest_policy(), who.user_id)
-    return {"last_ids": last_ids, "calls": live, "user_id": who.user_id}
+    body: dict[str, Any] = {"last_ids": last_ids, "calls": live, "user_id": who.user_id}
+    if who.has_role(Role.SUPERVISOR):
+        # Read after the stream positions: a `queues.updated` after them carries a whole
+        # queue view at least as new as this one, so applying it over the snapshot is safe.
+        board = await ctx.live_queues().snapshot()
+        body["queues"] = board.model_dump(mode="json")
+    return body
 
 
 def _origin_allowed(ctx: AppContext, origin: str | None) -> bool:

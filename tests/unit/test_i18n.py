@@ -10,7 +10,11 @@ import pytest
 
 from callcenter.calls.models import Outcome
 from callcenter.calls.state import CallStatus
+from callcenter.config import Settings
+from callcenter.control.api import ERROR_CODES as CONTROL_ERROR_CODES
 from callcenter.events import Direction, EndReason, StopRingReason
+from callcenter.recordings.analysis import ErrorCode as RecordingErrorCode
+from callcenter.recordings.analysis import Side as RecordingSide
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 LOCALES = ["ru", "en"]
@@ -27,6 +31,11 @@ DYNAMIC_KEYS = {
     "call.direction": [d.value for d in Direction],
     "call.state": ["ringing", "connected", "ended", "withdrawn"],
     "conn": ["connected", "reconnecting", "offline"],
+    "recording.side": [s.value for s in RecordingSide],
+    "recording.error": [c.value for c in RecordingErrorCode],
+    "control.presence": ["available", "paused_plain", "no_queue", "unknown"],
+    "control.error": list(CONTROL_ERROR_CODES),
+    "pause_reason": Settings(_env_file=None).pause_reasons,  # type: ignore[call-arg]
 }
 
 

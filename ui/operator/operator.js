@@ -6,6 +6,11 @@
 import { api, ApiError, setCsrfToken } from "/ui/shared/api.js";
 import { EventClient } from "/ui/shared/event_client.js";
 import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { dialButton, initControl } from "/ui/operator/control.js";
+import { RecordingPanel } from "/ui/operator/recording.js";
+import { CardCrm, initCrm } from "/ui/operator/crm.js";
+import { initPlan } from "/ui/operator/plan.js";
+import { WrongNumberNotice } from "/ui/operator/wrong_number.js";
 
 const DEFAULT_OUTCOMES = [
   "completed",
@@ -211,6 +216,18 @@ class CallCard {
       this.outcomeBox,
       this.notesBox,
     );
+    this.recording = new RecordingPanel(call.id); // player and analysis once the call ended
+    this.el.append(this.recording.el);
+    this.crm = new CardCrm(this); // timeline, tags, task/meeting/note, company → person
+    this.el.append(this.crm.el);
+    this.wrongNumber = new WrongNumberNotice(call.id, {
+      onUndone: (undone) => {
+        this.call = { ...this.call, ...undone };
+        this.render();
+      },
+      onError: (error) => toast(errorText(error)),
+    });
+    this.outcomeBox.before(this.wrongNumber.el); // closed by the rules: why, and the undo
   }
 
   /** The owner shown as "the caller": the one picked, the one the call was matched to. */
@@ -278,7 +295,10 @@ class CallCard {
     this.renderNotice();
     this.renderDetails();
     this.renderOutcomes();
+    this.wrongNumber.update(this.call);
     this.renderNotes();
+    this.recording.update(this.call, this.state === "ended");
+    this.crm.render();
   }
 
   renderBar() {
@@ -367,6 +387,10 @@ class CallCard {
           t("call.caller_id", { name: callerName }),
         ),
       );
+    }
+    const dialable = (this.card && this.card.e164) || this.call.caller_e164;
+    if (dialable && this.state === "ended") {
+      line.push(dialButton({ number: dialable, display: number, clientId: owner && owner.client_id }));
     }
     const badges = [];
     if (!this.known() && this.card && !this.partial && this.card.e164) {
@@ -802,6 +826,7 @@ function applySnapshot(items) {
 
 function applyEvent(event) {
   const call = event.call;
+  window.dispatchEvent(new CustomEvent("callcenter:event", { detail: event }));
   eventLog.push({ id: event.id, type: event.type, call: call ? call.id : null });
   if (eventLog.length > 500) eventLog.splice(0, eventLog.length - 500);
   if (!call || call.id === undefined || call.id === null) return;
@@ -858,12 +883,16 @@ async function main() {
   const user = me.user || {};
   baseTitle = document.title;
   document.getElementById("user-name").textContent = user.name || user.login || "";
+  document.getElementById("imports-link").hidden = !["supervisor", "admin"].includes(user.role);
 
   mountLanguageSwitch(document.getElementById("lang-switch"), {
     persist: true,
     onError: (error) => toast(errorText(error)),
   });
   window.addEventListener("localechange", rerenderAll);
+  initControl({ toast, errorText });
+  initCrm({ toast, errorText });
+  initPlan({ onError: (error) => console.warn("plan progress:", error) });
 
   const client = new EventClient({
     onSnapshot: applySnapshot,

@@ -1,0 +1,1 @@
+"""The client card: timeline, tags, segments, ABC ranking, personal-data policy, audit reader."""

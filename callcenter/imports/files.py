@@ -1,0 +1,223 @@
+"""Files an import keeps beside the upload: the preview, the rejected rows, and their exports.
+
+The upload is stored as ``<data_dir>/imports/<random name>.<kind>``; the name the uploader
+gave is never used as a path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+from xml.sax.saxutils import escape
+
+from callcenter.imports.plan import Plan, RowPlan
+
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def imports_dir(data_dir: Path) -> Path:
+    path = data_dir / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_stored_name(kind: str) -> str:
+    return f"{secrets.token_hex(16)}.{kind}"
+
+
+def upload_path(data_dir: Path, stored_name: str) -> Path:
+    return imports_dir(data_dir) / stored_name
+
+
+def preview_path(data_dir: Path, stored_name: str) -> Path:
+    return imports_dir(data_dir) / f"{stored_name}.preview.jsonl"
+
+
+def rejected_path(data_dir: Path, stored_name: str) -> Path:
+    return imports_dir(data_dir) / f"{stored_name}.rejected.jsonl"
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+def row_view(row: RowPlan) -> dict[str, Any]:
+    """One row's decision as the preview and the API show it."""
+    client = row.client
+    org = row.organization
+    return {
+        "line": row.line,
+        "decision": row.decision.value,
+        "reason": row.reason.value if row.reason else None,
+        "message": row.message,
+        "target_line": row.target_line,
+        "target_id": row.target_id,
+        "client_id": client.existing_id if client else None,
+        "name": client.label if client else None,
+        "organization_id": org.existing_id if org else None,
+        "organization": org.label if org else None,
+    }
+
+
+def write_preview(path: Path, plan: Plan) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in plan.rows:
+            f.write(json.dumps(row_view(row), ensure_ascii=False))
+            f.write("\n")
+
+
+def read_preview(
+    path: Path, offset: int, limit: int, decision: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the preview (optionally of one decision) and how many rows match in all."""
+    if not path.exists():
+        return [], 0
+    page: list[dict[str, Any]] = []
+    total = 0
+    marker = f'"decision": "{decision}"' if decision else None
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if marker is not None and marker not in line:
+                continue
+            if offset <= total < offset + limit:
+                page.append(json.loads(line))
+            total += 1
+    return page, total
+
+
+# -- rejected rows ------------------------------------------------------------------------------
+
+
+def write_rejected(path: Path, plan: Plan, source: Mapping[int, Sequence[str]], width: int) -> int:
+    """The rejected rows with their original cells and the reason; returns how many."""
+    count = 0
+    with path.open("w", encoding="utf-8") as f:
+        for row in plan.rows:
+            if row.reason is None:
+                continue
+            cells = list(source.get(row.line, ()))[:width]
+            item = {
+                "line": row.line,
+                "cells": cells + [""] * (width - len(cells)),
+                "reason": row.reason.value,
+                "message": row.message,
+            }
+            f.write(json.dumps(item, ensure_ascii=False))
+            f.write("\n")
+            count += 1
+    return count
+
+
+def _rejected_records(path: Path, headers: Sequence[str]) -> Iterator[list[str]]:
+    yield ["line", *headers, "reason", "message"]
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as f:
+        for raw in f:
+            item = json.loads(raw)
+            yield [str(item["line"]), *item["cells"], item["reason"], item["message"]]
+
+
+def rejected_csv(path: Path, headers: Sequence[str]) -> bytes:
+    """UTF-8 with a BOM and ``;`` (what Excel opens directly in a Russian locale)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    for record in _rejected_records(path, headers):
+        writer.writerow([neutralise(c) for c in record])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def rejected_xlsx(path: Path, headers: Sequence[str]) -> bytes:
+    return xlsx_bytes(
+        "rejected", ([neutralise(c) for c in record] for record in _rejected_records(path, headers))
+    )
+
+
+# -- a minimal .xlsx writer (text cells only) ------------------------------------------------------
+
+_CONTENT_TYPES: Final = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS: Final = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+    'Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK_RELS: Final = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet1.xml"/></Relationships>'
+)
+
+
+def _column_name(index: int) -> str:
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _clean(text: str) -> str:
+    """Characters XML 1.0 cannot hold are dropped."""
+    return "".join(c for c in text if c in "\t\n\r" or c >= " ")
+
+
+def xlsx_bytes(sheet_name: str, rows: Iterable[Sequence[str]]) -> bytes:
+    """A one-sheet workbook of text cells (inline strings: never formulas)."""
+    body = io.StringIO()
+    body.write(
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        "<sheetData>"
+    )
+    for r, row in enumerate(rows, start=1):
+        body.write(f'<row r="{r}">')
+        for c, value in enumerate(row):
+            if value == "":
+                continue
+            ref = f"{_column_name(c)}{r}"
+            text = escape(_clean(value))
+            body.write(
+                f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+            )
+        body.write("</row>")
+    body.write("</sheetData></worksheet>")
+    workbook = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        f'<sheets><sheet name="{escape(sheet_name)}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _ROOT_RELS)
+        archive.writestr("xl/workbook.xml", workbook)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        archive.writestr("xl/worksheets/sheet1.xml", body.getvalue())
+    return out.getvalue()

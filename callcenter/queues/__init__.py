@@ -1,0 +1,1 @@
+"""Supervisors' live queues: the live board, agent pauses, per-queue targets and alarms."""

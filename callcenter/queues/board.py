@@ -1,0 +1,326 @@
+"""This process's live queue board: fed by the PBX event path, read by the API.
+
+`LiveQueues` is the live sink an adapter in this process hands every batch to (after the
+call events of it were committed): it seeds a PBX's board from the records on first use
+(today's counters survive a restart), drops events it has already applied, folds the rest
+through the pure `live.apply`, keeps `agent_pauses` in line (commits), stores the new board,
+and then sends each changed queue's whole view to supervisors as `queues.updated`, at most
+every `queues_publish_interval_s` per queue (a change inside the interval is sent at its
+end, so the last state is never lost).
+
+Boards are kept through `BoardStore`: in memory here (the embedded default); a shared store
+(Redis) can take its place when the API and the adapter run apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.config import Settings
+from callcenter.events import PbxEvent, QueueSnapshot
+from callcenter.kpi import CallFact, KpiParams
+from callcenter.queues import live, service
+from callcenter.queues.live import BoardDefaults, LiveBoard, QueueTargets
+from callcenter.queues.schemas import BoardSnapshot, KpiValue, QueueView
+from callcenter.realtime.streams import SUPERVISORS_TOPIC, Streams
+
+log = logging.getLogger(__name__)
+
+QUEUES_UPDATED = "queues.updated"
+
+
+class BoardStore(Protocol):
+    """Where the boards live between batches (one per PBX)."""
+
+    async def get(self, pbx: str) -> LiveBoard | None: ...
+
+    async def put(self, board: LiveBoard) -> None: ...
+
+    async def all(self) -> list[LiveBoard]: ...
+
+
+class MemoryBoardStore:
+    def __init__(self) -> None:
+        self._boards: dict[str, LiveBoard] = {}
+
+    async def get(self, pbx: str) -> LiveBoard | None:
+        return self._boards.get(pbx)
+
+    async def put(self, board: LiveBoard) -> None:
+        self._boards[board.pbx] = board
+
+    async def all(self) -> list[LiveBoard]:
+        return list(self._boards.values())
+
+
+class Coalescer:
+    """Calls `send(key)` for touched keys, at most once per `interval_s` per key; a touch
+    inside the interval is sent when it ends (with whatever the state is then)."""
+
+    def __init__(
+        self, interval_s: float, send: Callable[[tuple[str, str]], Awaitable[None]]
+    ) -> None:
+        self._interval_s = interval_s
+        self._send = send
+        self._last: dict[tuple[str, str], float] = {}
+        self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def touch(self, key: tuple[str, str]) -> None:
+        if key in self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        last = self._last.get(key)
+        delay = 0.0 if last is None else max(0.0, last + self._interval_s - loop.time())
+        self._pending[key] = loop.create_task(self._fire(key, delay), name=f"queues-{key[1]}")
+
+    async def _fire(self, key: tuple[str, str], delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        self._pending.pop(key, None)
+        self._last[key] = asyncio.get_running_loop().time()
+        try:
+            await self._send(key)
+        except Exception:
+            log.exception("live queue view of %s could not be sent", key)
+
+    async def flush(self) -> None:
+        """Wait until every pending send is done."""
+        while self._pending:
+            await asyncio.gather(*self._pending.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._pending.values():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._pending.values(), return_exceptions=True)
+        self._pending.clear()
+
+
+@dataclass(slots=True)
+class _KpiCache:
+    facts: Mapping[str, CallFact] | None
+    params: KpiParams
+    kpis: dict[str, KpiValue]
+
+
+_NO_FACTS: Mapping[str, CallFact] = {}
+
+
+class LiveQueues:
+    """The live queue boards of this process (see the module docstring)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        streams: Streams,
+        settings: Settings,
+        *,
+        store: BoardStore | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        remember_ids: int = 20_000,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._streams = streams
+        self._settings = settings
+        self._tz = ZoneInfo(settings.timezone)
+        self._defaults = BoardDefaults(
+            service_level_s=float(settings.default_service_level_s),
+            short_abandon_s=settings.short_abandon_s,
+        )
+        self._store = store or MemoryBoardStore()
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._remember_ids = remember_ids
+        self._max_backoff_s = max_backoff_s
+        self._targets: dict[str, QueueTargets] = {}
+        self._refreshed_at: datetime | None = None
+        self._kpi_cache: dict[tuple[str, str], _KpiCache] = {}
+        self._publisher = Coalescer(settings.queues_publish_interval_s, self._publish)
+        self.events = 0
+        self.duplicates = 0
+
+    # --- the live sink ---------------------------------------------------------------------
+
+    async def __call__(self, events: Sequence[PbxEvent]) -> None:
+        """Fold a batch (call events already committed by the call sink) into the boards."""
+        if not events:
+            return
+        touched: set[tuple[str, str]] = set()
+        async with self._lock:
+            fresh = [e for e in events if (e.pbx, e.event_id) not in self._seen]
+            self.duplicates += len(events) - len(fresh)
+            for pbx in sorted({e.pbx for e in fresh}):
+                batch = [e for e in fresh if e.pbx == pbx]
+                touched.update((pbx, q) for q in await self._fold(pbx, batch))
+            for event in fresh:
+                self._remember(event)
+            self.events += len(fresh)
+            touched.update(await self._refresh_if_due())
+        for key in sorted(touched):
+            self._publisher.touch(key)
+
+    async def _fold(self, pbx: str, events: Sequence[PbxEvent]) -> set[str]:
+        board = await self._board(pbx)
+        touched: set[str] = set()
+        pauses: list[live.PauseChange] = []
+        complete_at: datetime | None = None
+        for event in events:
+            before = board
+            board = live.apply(board, event)
+            touched |= live.affected_queues(before, event, board)
+            pauses.extend(live.pause_changes(before, event, board))
+            if isinstance(event, QueueSnapshot):
+                complete_at = event.at
+        if pauses or complete_at is not None:
+            await self._record_pauses(pbx, pauses, complete_at)
+        await self._store.put(board)
+        return touched
+
+    def _remember(self, event: PbxEvent) -> None:
+        self._seen[(event.pbx, event.event_id)] = None
+        while len(self._seen) > self._remember_ids:
+            self._seen.popitem(last=False)
+
+    async def _record_pauses(
+        self, pbx: str, changes: list[live.PauseChange], complete_at: datetime | None
+    ) -> None:
+        delay = 0.05
+        while True:
+            try:
+                async with self._sessionmaker() as session:
+                    await service.record_pauses(session, pbx, changes, complete_at=complete_at)
+                    await session.commit()
+                    return
+            except (OperationalError, DBAPIError, OSError) as exc:
+                log.warning("database refused %d pause changes (%s); retrying", len(changes), exc)
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+                delay = min(delay * 2, self._max_backoff_s)
+
+    # --- seeding and refreshing from the records ------------------------------------------
+
+    async def _board(self, pbx: str) -> LiveBoard:
+        board = await self._store.get(pbx)
+        if board is not None:
+            return board
+        day = self._clock().astimezone(self._tz).date()
+        async with self._sessionmaker() as session:
+            inputs = await service.seed_inputs(session, pbx, day, self._tz)
+            if self._refreshed_at is None:
+                self._targets = await service.all_targets(session)
+        board = live.seed(LiveBoard(pbx=pbx, tz=self._tz), inputs.open_calls, inputs.facts, day=day)
+        await self._store.put(board)
+        self._refreshed_at = self._refreshed_at or self._clock()
+        return board
+
+    async def _refresh_if_due(self) -> set[tuple[str, str]]:
+        """Re-read outcomes changed since the last time (a wrong number leaves the service
+        level) and the queue settings; the queues whose view changed."""
+        now = self._clock()
+        last = self._refreshed_at
+        if last is None or (now - last).total_seconds() < self._settings.queues_refresh_s:
+            return set()
+        self._refreshed_at = now
+        touched: set[tuple[str, str]] = set()
+        async with self._sessionmaker() as session:
+            targets = await service.all_targets(session)
+            for board in await self._store.all():
+                if board.day is None:
+                    continue
+                found = await service.changed_outcomes(
+                    session, board.pbx, board.day, self._tz, since=last
+                )
+                changed = {
+                    key: outcome
+                    for key, outcome in found.items()
+                    if any(
+                        key in facts and facts[key].outcome != outcome
+                        for facts in board.facts.values()
+                    )
+                }
+                if changed:
+                    updated = live.with_outcomes(board, changed)
+                    await self._store.put(updated)
+                    touched.update(
+                        (board.pbx, q) for q, facts in board.facts.items() if changed.keys() & facts
+                    )
+        for queue in set(targets) | set(self._targets):
+            if targets.get(queue) != self._targets.get(queue):
+                touched.update((b.pbx, queue) for b in await self._store.all())
+        self._targets = targets
+        return touched
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def snapshot(self, now: datetime | None = None) -> BoardSnapshot:
+        """Every queue of every board, at `now` (seeding this PBX's board if need be)."""
+        async with self._lock:
+            await self._board(self._settings.pbx_name)
+            touched = await self._refresh_if_due()
+        for key in sorted(touched):
+            self._publisher.touch(key)
+        at = now or self._clock()
+        views = [
+            self._view(board, queue, at)
+            for board in sorted(await self._store.all(), key=lambda b: b.pbx)
+            for queue in sorted(live.queues_of(board))
+        ]
+        return BoardSnapshot(
+            at=at,
+            timezone=self._settings.timezone,
+            day=at.astimezone(self._tz).date(),
+            queues=views,
+        )
+
+    def _view(self, board: LiveBoard, queue: str, now: datetime) -> QueueView:
+        targets = self._targets.get(queue, QueueTargets())
+        params = live.kpi_params(board, queue, targets, self._defaults)
+        over = board.day is None or now.astimezone(self._tz).date() > board.day
+        facts = None if over else board.facts.get(queue, _NO_FACTS)
+        cached = self._kpi_cache.get((board.pbx, queue))
+        if cached is None or cached.facts is not facts or cached.params != params:
+            kpis = live.kpi_values(list(facts.values()) if facts else [], params)
+            cached = _KpiCache(facts, params, kpis)
+            self._kpi_cache[(board.pbx, queue)] = cached
+        return live.queue_view(board, queue, now, targets, self._defaults, kpis=cached.kpis)
+
+    async def queue_view(self, pbx: str, queue: str, now: datetime | None = None) -> QueueView:
+        board = await self._store.get(pbx) or LiveBoard(pbx=pbx, tz=self._tz)
+        return self._view(board, queue, now or self._clock())
+
+    # --- changes from elsewhere -----------------------------------------------------------
+
+    async def targets_changed(self, queue: str, targets: QueueTargets) -> None:
+        """Supervisors changed a queue's settings (committed): show it now."""
+        async with self._lock:
+            self._targets[queue] = targets
+            boards = await self._store.all()
+        for board in boards:
+            if queue in live.queues_of(board):
+                self._publisher.touch((board.pbx, queue))
+
+    async def _publish(self, key: tuple[str, str]) -> None:
+        view = await self.queue_view(*key)
+        await self._streams.publish(
+            SUPERVISORS_TOPIC, QUEUES_UPDATED, {"queue": view.model_dump(mode="json")}
+        )
+
+    async def flush(self) -> None:
+        """Wait until every pending `queues.updated` has been sent."""
+        await self._publisher.flush()
+
+    async def close(self) -> None:
+        await self._publisher.close()

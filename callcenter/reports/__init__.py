@@ -1,0 +1,1 @@
+"""Agent and queue reports from the KPI registry, drill-downs, exports, and plan targets."""
