@@ -3,14 +3,18 @@
 Makes a fresh database, migrates it, generates a month of calls in one
 `INSERT … SELECT generate_series` (10 queues, 100 agents; ~80 % answered, abandons short and
 long, time-outs, wrong numbers, outcomes with wrap-up, notes; one unanswered ring per ~8
-calls in `pbx_events`), ANALYZEs, then times the queue and agent reports (the service
-functions the API calls, Python roll-up included) for the whole month and for one day.
-Prints p50/max of several runs and the plan of the month's queue query, and writes
-`bench/results/kpi_report.json`. The database is dropped afterwards unless `--keep`.
+calls in `pbx_events`, and the agents' `unanswered_rings` derived from them as ingest keeps
+them), ANALYZEs, then times the queue and agent reports (the service functions the API
+calls, Python roll-up included) for the whole month and for one day. Prints p50/p90/max of
+several runs with the load average around them (the machine may be shared) and the plans of
+the month's queue and missed-call queries, and writes `bench/results/kpi_report.json`. The
+database is dropped afterwards unless `--keep`; `--database NAME` reuses a kept one
+(migrated to the head revision first, so a new revision's backfill runs on it).
 
 Run from the repository root:
 
     .venv/bin/python bench/kpi_report.py [--calls 1000000] [--runs 5] [--keep]
+    .venv/bin/python bench/kpi_report.py --database cc_bench_kpi_1a2b3c [--runs 9]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import asyncpg
 from _common import percentile, write_result
 from sqlalchemy import text
 
+from callcenter.calls import repository as calls_repository
 from callcenter.config import Settings
 from callcenter.db import make_engine, make_sessionmaker
 from callcenter.migrate import upgrade
@@ -112,8 +117,14 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
+def load_average() -> float:
+    """The 1-minute load average (the machine has 2 cores and may be shared)."""
+    return round(os.getloadavg()[0], 2)
+
+
 async def timed(runs: int, work: Callable[[], Awaitable[Any]]) -> dict[str, float]:
     await work()  # warm the caches and the connection pool
+    load_before = load_average()
     seconds = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -125,33 +136,73 @@ async def timed(runs: int, work: Callable[[], Awaitable[Any]]) -> dict[str, floa
         "p90_s": round(percentile(ordered, 0.9), 4),
         "max_s": round(ordered[-1], 4),
         "runs": runs,
+        "load_1min_before": load_before,
+        "load_1min_after": load_average(),
     }
 
 
-async def run(calls: int, runs: int, keep: bool) -> dict[str, Any]:
-    name = f"cc_bench_kpi_{secrets.token_hex(3)}"
-    await admin(f'CREATE DATABASE "{name}"')
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
+async def generate(url: str, calls: int) -> float:
+    """Fill a migrated, empty database with the month's calls; seconds it took."""
     engine = make_engine(url)
+    started = time.perf_counter()
     try:
-        await upgrade(url)
-        started = time.perf_counter()
         async with engine.begin() as conn:
             for statement in USERS_SQL.strip().split(";\n"):
                 await conn.execute(text(statement))
             await conn.execute(text(CALLS_SQL), {"calls": calls})
             await conn.execute(text(RINGS_SQL))
+        async with make_sessionmaker(engine)() as session:
+            await calls_repository.rebuild_unanswered_rings(session)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return time.perf_counter() - started
+
+
+async def analyze(url: str) -> None:
+    engine = make_engine(url)
+    try:
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE calls"))
-            await conn.execute(text("VACUUM ANALYZE pbx_events"))
-        generated_s = time.perf_counter() - started
+            for table in ("calls", "pbx_events", "unanswered_rings"):
+                await conn.execute(text(f"VACUUM ANALYZE {table}"))
+    finally:
+        await engine.dispose()
+
+
+async def run(calls: int, runs: int, keep: bool, reuse: str | None) -> dict[str, Any]:
+    name = reuse or f"cc_bench_kpi_{secrets.token_hex(3)}"
+    if reuse is None:
+        await admin(f'CREATE DATABASE "{name}"')
+    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        started = time.perf_counter()
+        await upgrade(url)
+        migrated_s = time.perf_counter() - started
+        generated_s = None if reuse else await generate(url, calls)
+        await analyze(url)
+        return await measure(url, runs) | {
+            "database_name": name,
+            "migrate_s": round(migrated_s, 1),
+            "generate_s": round(generated_s, 1) if generated_s is not None else "reused",
+        }
+    finally:
+        if not keep and reuse is None:
+            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def measure(url: str, runs: int) -> dict[str, Any]:
+    engine = make_engine(url)
+    try:
         settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session:
             scope = await service.scope_of(session, settings)
-            rings = await session.scalar(text("SELECT count(*) FROM pbx_events"))
+            counts = {
+                table: await session.scalar(text(f"SELECT count(*) FROM {table}"))
+                for table in ("calls", "pbx_events", "unanswered_rings")
+            }
         figures: dict[str, Any] = {}
         for label, (first, last) in (("month", MONTH), ("day", DAY)):
             for kind in ("queue", "agent"):
@@ -166,44 +217,62 @@ async def run(calls: int, runs: int, keep: bool) -> dict[str, Any]:
                 print(f"{kind} report, {label}: {figures[f'{kind}_report_{label}']}")
         async with sessionmaker() as session:
             report = await service.queue_report(session, scope, *MONTH)
-            window = service.window_of(*MONTH, scope.tz)
-            query = _queue_query(window, scope)
-            await repository._tune_for_grouping(session, "enable_seqscan = off")
-            plan = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {query}"))
-            explain = [row[0] for row in plan]
-        print("\n".join(explain))
+            agents = await service.agent_report(session, scope, *MONTH)
+        plans = {
+            "queue_month_plan": await _explain(sessionmaker, _queue_query(scope), tuned=True),
+            "missed_month_plan": await _explain(
+                sessionmaker, await _missed_query(sessionmaker, scope)
+            ),
+        }
+        for key, plan in plans.items():
+            print(f"--- {key}")
+            print("\n".join(plan))
         return {
-            "calls": calls,
-            "unanswered_rings": rings,
-            "generate_s": round(generated_s, 1),
+            "calls": counts["calls"],
+            "pbx_events": counts["pbx_events"],
+            "unanswered_rings": counts["unanswered_rings"],
             "offered_in_month": report.total.figures["offered"].value,
+            "missed_in_month": sum(r.figures["missed"].value or 0 for r in agents.rows),
             "database": "postgresql",
-            "note": "shared 2-core machine; other engineers' tests ran at the same time",
+            "note": "shared 2-core machine: other engineers' tests may run at the same time",
             **figures,
-            "queue_month_plan": explain,
+            **plans,
         }
     finally:
         await engine.dispose()
-        if not keep:
-            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _queue_query(window: repository.TimeRange, scope: service.ReportScope) -> str:
-    from sqlalchemy import select
+async def _explain(sessionmaker: Any, query: str, *, tuned: bool = False) -> list[str]:
+    """The plan of `query` as the report runs it (`tuned`: inside `tuned_for_grouping`)."""
+    async with sessionmaker() as session:
+        if not tuned:
+            plan = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {query}"))
+            return [row[0] for row in plan]
+        async with repository.tuned_for_grouping(session):
+            plan = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {query}"))
+            return [row[0] for row in plan]
+
+
+def _compiled(query: Any) -> str:
     from sqlalchemy.dialects import postgresql
 
-    from callcenter.calls.models import Call
-    from callcenter.reports import sql
-
-    hour_key = sql.local_hour_key(sql.REPORT_TIME, window.segments).label("hour_key")
-    aggregates = [e.label(n) for n, e in sql.queue_aggregates(scope.rules).items()]
-    query = (
-        select(Call.queue, hour_key, *aggregates)
-        .where(repository.ended_in(window), sql.queue_fact())
-        .group_by(Call.queue, hour_key)
-    )
     compiled = query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
     return str(compiled)
+
+
+def _queue_query(scope: service.ReportScope) -> str:
+    window = service.window_of(*MONTH, scope.tz)
+    return _compiled(repository.queue_query(window, scope.rules, None))
+
+
+async def _missed_query(sessionmaker: Any, scope: service.ReportScope) -> str:
+    """The month's missed-call count as `repository.missed_counts` sends it."""
+    window = service.window_of(*MONTH, scope.tz)
+    async with sessionmaker() as session:
+        extensions = await calls_repository.all_agent_extensions(session)
+        interfaces = await repository.unanswered_ring_interfaces(session, window)
+    users = service.user_of_interfaces(interfaces, extensions)
+    return _compiled(repository.missed_query(window, users))
 
 
 def main() -> None:
@@ -211,8 +280,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", help="reuse this kept database instead of generating one")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.calls, args.runs, args.keep))
+    figures = asyncio.run(run(args.calls, args.runs, args.keep, args.database))
     path = write_result("kpi_report", figures)
     print(f"written {path}")
 

@@ -73,7 +73,14 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import httpx
-from _common import ROOT, percentile, write_result
+from _common import (
+    ROOT,
+    callcenter_command,
+    percentile,
+    run_on_migrated_database,
+    server_log_problems,
+    write_result,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
@@ -299,11 +306,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def callcenter_command() -> list[str]:
-    script = Path(sys.executable).with_name("callcenter")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "callcenter.cli"]
 
 
 def server_env(url: str, port: int, sim: AmiSimulator, secret: str) -> dict[str, str]:
@@ -1216,37 +1218,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="screen_pop-") as tmp:
         workdir = Path(tmp)
         url = config.database_url or f"sqlite+aiosqlite:///{workdir}/screen_pop.db"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-        migrated = subprocess.run(
-            [*callcenter_command(), "migrate"],
-            env={**env, "CALLCENTER_DATABASE_URL": url},
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if migrated.returncode:
-            print(f"migrate failed:\n{migrated.stdout}{migrated.stderr}", file=sys.stderr)
-            return 1
-        log_path = workdir / "server.log"
-        with log_path.open("wb") as log:
-            try:
-                figures = asyncio.run(run(config, workdir, log))
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                print("interrupted: the server and the simulator were stopped", file=sys.stderr)
-                return 130
-            except BaseException as exc:
-                log.flush()
-                tail = log_path.read_text(errors="replace")[-3000:]
-                print(f"run failed: {exc!r}\n--- server log (tail) ---\n{tail}", file=sys.stderr)
-                raise
+        figures = run_on_migrated_database(workdir, url, lambda log: run(config, workdir, log))
+        if isinstance(figures, int):
+            return figures
         if config.profile in ("pyspy", "cprofile"):
             figures["profile"] = print_profile(workdir, config.profile)
-        figures["server_log_problems"] = sum(
-            1
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "ERROR" in line or "WARNING" in line or "Traceback" in line
-        )
+        figures["server_log_problems"] = server_log_problems(workdir)
     report(figures)
     print(f"\nwritten to {write_result(config.result_name, figures)}")
     failed = figures["pops_lost"] or figures["ring_frames_not_written"]

@@ -57,7 +57,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,14 +67,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from _common import percentile, write_result
+from _common import (
+    callcenter_command,
+    percentile,
+    run_on_migrated_database,
+    server_log_problems,
+    write_result,
+)
 from screen_pop import (
     FAST_ARGON2,
     HOST,
     PASSWORD,
     Operator,
     Server,
-    callcenter_command,
     cpu_delta,
     cpu_ticks,
     free_port,
@@ -813,35 +817,11 @@ def main() -> int:
     os.environ.update(FAST_ARGON2)
     with tempfile.TemporaryDirectory(prefix="wallboard-") as tmp:
         workdir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-        migrated = subprocess.run(
-            [*callcenter_command(), "migrate"],
-            env={**env, "CALLCENTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/wallboard.db"},
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if migrated.returncode:
-            print(f"migrate failed:\n{migrated.stdout}{migrated.stderr}", file=sys.stderr)
-            return 1
-        log_path = workdir / "server.log"
-        with log_path.open("wb") as log:
-            try:
-                figures = asyncio.run(run(config, workdir, log))
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                print("interrupted: the server and the simulator were stopped", file=sys.stderr)
-                return 130
-            except BaseException as exc:
-                log.flush()
-                tail = log_path.read_text(errors="replace")[-3000:]
-                print(f"run failed: {exc!r}\n--- server log (tail) ---\n{tail}", file=sys.stderr)
-                raise
-        figures["server_log_problems"] = sum(
-            1
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "ERROR" in line or "WARNING" in line or "Traceback" in line
-        )
+        url = f"sqlite+aiosqlite:///{workdir}/wallboard.db"
+        figures = run_on_migrated_database(workdir, url, lambda log: run(config, workdir, log))
+        if isinstance(figures, int):
+            return figures
+        figures["server_log_problems"] = server_log_problems(workdir)
     report(figures)
     print(f"\nwritten to {write_result(config.result_name, figures)}")
     return 1 if not figures["latency_samples"] or figures["server_died_during_run"] else 0

@@ -206,8 +206,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         background.append(in_process_beat(periodic_jobs))
     app = create_app(settings, background=background)
+    # No permessage-deflate: it would compress every event once per socket (small JSON on a
+    # LAN gains little, and the fan-out to every supervisor's socket pays it N times).
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", ws_ping_interval=None
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
     )
     return 0
 

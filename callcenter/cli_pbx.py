@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import signal
@@ -16,12 +17,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from callcenter.config import Settings
+from callcenter.config import PbxSite, Settings
 from callcenter.context import AppContext
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from pbx_adapter.ami import AmiClient
     from pbx_adapter.control import AmiPbxControl
+    from pbx_adapter.lease import PbxLease
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,12 @@ def add_pbx_commands(commands: Any) -> None:
     replay.set_defaults(handler=_replay)
 
     adapter = commands.add_parser("pbx-adapter", help="connect to the AMI in settings and run")
+    adapter.add_argument(
+        "--pbx",
+        default=None,
+        metavar="NAME",
+        help="which PBX of the settings (CALLCENTER_PBXS); default: CALLCENTER_PBX_NAME",
+    )
     adapter.add_argument(
         "--metrics-port",
         type=int,
@@ -79,27 +89,74 @@ async def _open_calls_of(ctx: AppContext, pbx: str) -> list[Any]:
         return await open_call_states(session, pbx)
 
 
-def make_adapter(ctx: AppContext, host: str, port: int, username: str, secret: str) -> Any:
-    """An AMI adapter that applies its events through this context's call pipeline."""
+def make_adapter(
+    ctx: AppContext,
+    host: str,
+    port: int,
+    username: str,
+    secret: str,
+    *,
+    site: PbxSite | None = None,
+    lease: PbxLease | None = None,
+) -> Any:
+    """An AMI adapter that applies its events through this context's call pipeline.
+
+    `site`: which PBX (default: the single-PBX settings). `lease`: the adapter runs only
+    while holding it, and its writes are fenced by it (several adapter processes per PBX).
+    The first adapter made (or the default PBX's) answers the health and control endpoints.
+    """
+    from callcenter.calls.ingest import CallEventSink
+    from callcenter.phones import phone_identity
+    from pbx_adapter.lease import LeaseFence
     from pbx_adapter.runner import AmiAdapter
 
-    pbx = ctx.settings.pbx_name
+    settings = ctx.settings
+    pbx = site.name if site is not None else settings.pbx_name
+    policy = ctx.ingest_policy()
+    if site is not None and site.region and site.area_code:
+        policy = dataclasses.replace(policy, phones=phone_identity(site.region, site.area_code))
+    fence = LeaseFence(lease) if lease is not None else None
     adapter = AmiAdapter(
         host=host,
         port=port,
         username=username,
         secret=secret,
         pbx=pbx,
-        sink=ctx.call_event_sink(),
+        sink=CallEventSink(ctx.sessionmaker, policy, ctx.streams, fence=fence),
         open_calls=lambda: _open_calls_of(ctx, pbx),
         live_sink=ctx.live_queues(),
-        ping_interval_s=ctx.settings.ami_ping_interval_s,
-        dead_after_s=ctx.settings.ami_dead_after_s,
+        ping_interval_s=settings.ami_ping_interval_s,
+        dead_after_s=settings.ami_dead_after_s,
         registry=ctx.metrics,
+        lease=lease,
     )
-    ctx.pbx_health = adapter.health
-    ctx.pbx_control = make_pbx_control(ctx.settings, adapter.client)
+    if ctx.pbx_control is None or pbx == settings.pbx_name:
+        ctx.pbx_health = adapter.health
+        ctx.pbx_control = make_pbx_control(settings, adapter.client)
     return adapter
+
+
+def make_lease(settings: Settings, redis: Redis, pbx: str) -> PbxLease:
+    """The lease an adapter of `pbx` holds while it applies events (scale-out mode)."""
+    from pbx_adapter.lease import PbxLease
+
+    return PbxLease(
+        redis,
+        pbx,
+        ttl_s=settings.pbx_lease_ttl_s,
+        key_prefix=f"{settings.jobs_key_prefix}callcenter:",
+    )
+
+
+def choose_site(settings: Settings, name: str | None) -> PbxSite:
+    """The PBX named `name` (default: `pbx_name`, or the only one); ValueError if none."""
+    sites = settings.pbx_sites()
+    wanted = name or (sites[0].name if len(sites) == 1 else settings.pbx_name)
+    for site in sites:
+        if site.name == wanted:
+            return site
+    known = ", ".join(site.name for site in sites) or "none"
+    raise ValueError(f"no PBX named {wanted!r} in the settings (configured: {known})")
 
 
 def make_pbx_control(settings: Settings, client: AmiClient) -> AmiPbxControl:
@@ -119,19 +176,35 @@ def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:
 
     from callcenter.context import build_context
 
-    if not settings.ami_host or not settings.ami_username:
-        print("error: set CALLCENTER_AMI_HOST and CALLCENTER_AMI_USERNAME/SECRET", file=sys.stderr)
+    try:
+        site = choose_site(settings, args.pbx)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not site.ami_host or not site.ami_username:
+        print(
+            f"error: PBX {site.name}: set its AMI host, username and secret"
+            " (CALLCENTER_AMI_HOST/USERNAME/SECRET, or CALLCENTER_PBXS)",
+            file=sys.stderr,
+        )
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def run() -> None:
+        from redis.asyncio import Redis
+
         ctx = build_context(settings)
+        # With Redis (scale-out), several adapter processes may run for one PBX: the lease
+        # lets exactly one apply events. Without it this is the only adapter.
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         adapter = make_adapter(
             ctx,
-            settings.ami_host,
-            settings.ami_port,
-            settings.ami_username,
-            settings.ami_secret.get_secret_value(),
+            site.ami_host,
+            site.ami_port,
+            site.ami_username,
+            site.ami_secret.get_secret_value(),
+            site=site,
+            lease=make_lease(settings, redis, site.name) if redis is not None else None,
         )
         if args.metrics_port:
             start_http_server(args.metrics_port, addr="127.0.0.1", registry=ctx.metrics)
@@ -141,6 +214,8 @@ def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await adapter.run()
         finally:
+            if redis is not None:
+                await redis.aclose()
             await ctx.close()
 
     asyncio.run(run())
@@ -153,31 +228,50 @@ Stop = Callable[[], Awaitable[None]]
 def embedded_pbx(
     settings: Settings, *, simulate_rate: float, callers: Sequence[str] = ()
 ) -> Callable[[AppContext], Awaitable[Stop]]:
-    """The adapter inside the API process; with no AMI host, against the built-in simulator."""
+    """The adapters inside the API process, one per PBX of the settings; a PBX with no AMI
+    host runs against a built-in simulator of its own."""
 
     async def start(ctx: AppContext) -> Stop:
-        simulator = None
-        host, port = settings.ami_host, settings.ami_port
-        username, secret = settings.ami_username, settings.ami_secret.get_secret_value()
-        if not host:
-            from pbx_adapter.simulator import AmiSimulator
+        from redis.asyncio import Redis
 
-            username, secret = "crm", secrets.token_urlsafe(12)
-            simulator = AmiSimulator(
-                "127.0.0.1", 0, username, secret, rate=simulate_rate, callers=list(callers)
-            )
-            await simulator.start()
-            host, port = simulator.host, simulator.port
-            log.info("built-in AMI simulator on %s:%s, %g calls/s", host, port, simulate_rate)
-        adapter = make_adapter(ctx, host, port, username, secret)
-        task = asyncio.create_task(adapter.run(), name="pbx-adapter")
+        from pbx_adapter.simulator import AmiSimulator
+
+        simulators: list[AmiSimulator] = []
+        adapters: list[tuple[Any, asyncio.Task[None]]] = []
+        # Several API processes with `--with-pbx` on one Redis: one of them applies each PBX.
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        for site in settings.pbx_sites():
+            host, port = site.ami_host, site.ami_port
+            username, secret = site.ami_username, site.ami_secret.get_secret_value()
+            if not host:
+                username, secret = "crm", secrets.token_urlsafe(12)
+                simulator = AmiSimulator(
+                    "127.0.0.1", 0, username, secret, rate=simulate_rate, callers=list(callers)
+                )
+                await simulator.start()
+                simulators.append(simulator)
+                host, port = simulator.host, simulator.port
+                log.info(
+                    "PBX %s: built-in AMI simulator on %s:%s, %g calls/s",
+                    site.name,
+                    host,
+                    port,
+                    simulate_rate,
+                )
+            lease = make_lease(settings, redis, site.name) if redis is not None else None
+            adapter = make_adapter(ctx, host, port, username, secret, site=site, lease=lease)
+            task = asyncio.create_task(adapter.run(), name=f"pbx-adapter-{site.name}")
+            adapters.append((adapter, task))
 
         async def stop() -> None:
-            await adapter.stop()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 10)
-            if simulator is not None:
+            for adapter, task in adapters:
+                await adapter.stop()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 10)
+            for simulator in simulators:
                 await simulator.stop()
+            if redis is not None:
+                await redis.aclose()
 
         return stop
 

@@ -6,12 +6,28 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callcenter.calls.wrong_number import WrongNumberRule
 
 Locale = Literal["ru", "en"]
+
+
+class PbxSite(BaseModel):
+    """One PBX (a site): its AMI, and how local numbers of its callers are read."""
+
+    name: str = Field(pattern=r"^[\w.-]{1,64}$")
+    """Calls are keyed by this name and the call's Linkedid."""
+    ami_host: str = ""
+    """Empty: no real PBX; the embedded mode runs a simulator for it."""
+    ami_port: int = 5038
+    ami_username: str = ""
+    ami_secret: SecretStr = SecretStr("")
+    region: str | None = None
+    """Empty: `default_region`."""
+    area_code: str | None = None
+    """Empty: `default_area_code`."""
 
 
 class Settings(BaseSettings):
@@ -33,6 +49,21 @@ class Settings(BaseSettings):
     ami_ping_interval_s: float = 5.0
     ami_dead_after_s: float = 15.0
     pbx_name: str = "default"
+    pbxs: list[PbxSite] = Field(default_factory=list)
+    """More PBXs (sites), each with its own adapter, as JSON: `CALLCENTER_PBXS='[{"name":
+    "spb", "ami_host": "10.1.0.5", "ami_username": "crm", "ami_secret": "...", "area_code":
+    "812"}]'`. The `ami_*` settings above stay the PBX named `pbx_name`."""
+    pbx_lease_ttl_s: float = Field(default=6.0, gt=0, le=8.0)
+    """With `redis_url`: an adapter holds its PBX's lease this long past its last renewal
+    (renewed every third of it); a standby adapter takes over within this plus 1 s."""
+    webhook_pbxs: list[str] = Field(default_factory=list)
+    """PBX names that may post call events to `POST /api/pbx/{pbx}/events` (docs/webhook.md);
+    any other name gets 404. Empty: the webhook accepts nothing."""
+    webhook_max_events: int = Field(default=100, ge=1, le=1000)
+    """The most events one webhook request may carry."""
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    webhook_requests_per_minute: int = Field(default=600, ge=1)
+    """Per API token and PBX, in any sliding minute (per API process); more get 429."""
 
     default_region: str = "RU"
     default_area_code: str = "495"
@@ -164,6 +195,10 @@ class Settings(BaseSettings):
     import_max_unzipped_bytes: int = 512 * 1024 * 1024
     """Sum of the uncompressed sizes of an .xlsx's parts (declared and really read)."""
     import_max_rows: int = 500_000
+    import_keep_files_days: float = Field(default=30.0, gt=0)
+    """An import's files (rejected rows) are deleted this long after it finished; the upload
+    itself as soon as the import is done, failed or undone; a file never imported this long
+    after its upload (its batch becomes failed, `expired`)."""
 
     operators_edit_personal_data: bool = False
     """Let operators change clients' personal data; by default they only add events to cards."""
@@ -171,6 +206,39 @@ class Settings(BaseSettings):
     """The lowest role that may export a segment as a mailing list."""
     reminders_interval_s: float = Field(default=30.0, ge=0)
     """How often the API process sends due task/meeting reminders; 0 when a worker does."""
+
+    @field_validator("pbxs")
+    @classmethod
+    def _unique_pbx_names(cls, sites: list[PbxSite]) -> list[PbxSite]:
+        names = [site.name for site in sites]
+        if len(names) != len(set(names)):
+            raise ValueError(f"PBX names must be unique: {names}")
+        return sites
+
+    def pbx_sites(self) -> list[PbxSite]:
+        """Every PBX: the single-PBX settings (as `pbx_name`, unless `pbxs` has that name, or
+        `pbxs` alone is set), then `pbxs`; region and area code filled in from the defaults."""
+        sites = [
+            site.model_copy(
+                update={
+                    "region": site.region or self.default_region,
+                    "area_code": site.area_code or self.default_area_code,
+                }
+            )
+            for site in self.pbxs
+        ]
+        if all(site.name != self.pbx_name for site in sites) and (self.ami_host or not sites):
+            default = PbxSite(
+                name=self.pbx_name,
+                ami_host=self.ami_host,
+                ami_port=self.ami_port,
+                ami_username=self.ami_username,
+                ami_secret=self.ami_secret,
+                region=self.default_region,
+                area_code=self.default_area_code,
+            )
+            sites.insert(0, default)
+        return sites
 
 
 @lru_cache(maxsize=1)

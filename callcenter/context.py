@@ -58,7 +58,16 @@ class AppContext:
         """This process's live queue board: the live sink of an adapter here, and what the
         queue endpoints read."""
         if self.queues_board is None:
-            self.queues_board = LiveQueues(self.sessionmaker, self.streams, self.settings)
+            shared = None
+            if self.settings.redis_url:
+                from callcenter.queues.redis_board import RedisQueueViews
+
+                shared = RedisQueueViews(
+                    self.settings.redis_url, prefix=redis_prefix(self.settings, "queues")
+                )
+            self.queues_board = LiveQueues(
+                self.sessionmaker, self.streams, self.settings, shared=shared
+            )
         return self.queues_board
 
     async def close(self) -> None:
@@ -81,10 +90,28 @@ def build_context(settings: Settings, jobs: JobQueue | None = None) -> AppContex
         engine=engine,
         sessionmaker=sessionmaker,
         phones=phone_identity(settings.default_region, settings.default_area_code),
-        streams=InMemoryStreams(replay_size=settings.realtime_replay_size),
+        streams=build_streams(settings),
         login_limiter=LoginRateLimiter(settings.login_attempts_per_minute),
         jobs=jobs or build_job_queue(settings),
     )
     ctx.jobs.start(ctx)
     install_outbox(sessionmaker, ctx.jobs)
     return ctx
+
+
+def redis_prefix(settings: Settings, part: str) -> str:
+    """Where a part's keys live in Redis (`jobs_key_prefix` sets deployments apart)."""
+    return f"{settings.jobs_key_prefix}callcenter:{part}:"
+
+
+def build_streams(settings: Settings) -> Streams:
+    """Redis Streams shared by every process when `redis_url` is set; else in this process."""
+    if not settings.redis_url:
+        return InMemoryStreams(replay_size=settings.realtime_replay_size)
+    from callcenter.realtime.redis_streams import RedisStreams
+
+    return RedisStreams(
+        settings.redis_url,
+        replay_size=settings.realtime_replay_size,
+        prefix=redis_prefix(settings, "rt"),
+    )

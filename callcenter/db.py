@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -55,6 +56,18 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def str_enum(enum_cls: type[StrEnum], name: str, *, length: int) -> Enum:
+    """A column type for a StrEnum stored as its values in a VARCHAR(length) (no native enum),
+    so adding a member needs no ALTER TYPE and SQLite and PostgreSQL store the same text."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 def is_sqlite(url: str) -> bool:

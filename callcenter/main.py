@@ -87,6 +87,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     _include_routers(app)
     _mount_ui(app)
+    _install_openapi(app)
     return app
 
 
@@ -99,6 +100,7 @@ def _include_routers(app: FastAPI) -> None:
     from callcenter.errors import install_database_error_handlers
     from callcenter.health import router as health_router
     from callcenter.queues.api import router as queues_router
+    from callcenter.realtime.api import install_streams_error_handler
     from callcenter.realtime.api import router as realtime_router
 
     for router in (auth_router, clients_router, calls_router, realtime_router, health_router):
@@ -107,11 +109,13 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(queues_router)
     install_error_handlers(app)
     install_database_error_handlers(app)
+    install_streams_error_handler(app)
     _include_crm_routers(app)
     _include_reports_router(app)
     _include_recordings_router(app)
     _include_jobs_router(app)
     _include_imports_routers(app)
+    _include_webhooks_router(app)
 
 
 def _include_imports_routers(app: FastAPI) -> None:
@@ -121,6 +125,18 @@ def _include_imports_routers(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(merge_router)
     install_error_handlers(app)
+
+
+def _include_webhooks_router(app: FastAPI) -> None:
+    from callcenter.webhooks.api import router
+
+    app.include_router(router)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    from callcenter.openapi import install_openapi
+
+    install_openapi(app)
 
 
 def _include_jobs_router(app: FastAPI) -> None:

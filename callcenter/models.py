@@ -1,7 +1,7 @@
 """Imports every model so that `Base.metadata` is complete (Alembic, tests)."""
 
 from callcenter.auth.models import AgentExtension, ApiToken, AuditEntry, AuthSession, User
-from callcenter.calls.models import Call, PbxEvent
+from callcenter.calls.models import Call, PbxEvent, UnansweredRing
 from callcenter.clients.merge import ClientMerge
 from callcenter.clients.models import Client, Organization, Phone
 from callcenter.control.models import MissedCallClosure, OutboundRequest
@@ -46,5 +46,6 @@ __all__ = [
     "Segment",
     "Tag",
     "Task",
+    "UnansweredRing",
     "User",
 ]

@@ -44,7 +44,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+from weakref import WeakKeyDictionary
 
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
@@ -319,7 +320,7 @@ class AmiClient(_LinkCallbacks):
         self._connect_failures = 0
         self._last_error = ""
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.registry.register(AmiHealthCollector(lambda: self.health, pbx))
+        AmiHealthCollector.of(self.registry).add(pbx, lambda: self.health)
 
     # ----------------------------------------------------------------- state
 
@@ -386,6 +387,11 @@ class AmiClient(_LinkCallbacks):
             dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
+            # Frames of a link that is gone are not delivered by a later run (an adapter
+            # that lost its lease and took it again): that run's resync covers them.
+            while not self._inbox.empty():
+                self._inbox.get_nowait()
+            self._delivered = self._received
             self._running = False
             self._idle.set()
 
@@ -807,66 +813,108 @@ def _checked(action: Mapping[str, str]) -> dict[str, str]:
 
 
 class AmiHealthCollector(Collector):
-    """Prometheus metrics read from an `AmiHealth` source at scrape time."""
+    """Prometheus metrics read from `AmiHealth` sources at scrape time, one `pbx` label value
+    per source (one process may run an adapter per PBX)."""
 
-    def __init__(self, source: Callable[[], AmiHealth], pbx: str = "default") -> None:
-        self._source = source
-        self._pbx = pbx
+    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, AmiHealthCollector]] = (
+        WeakKeyDictionary()
+    )
+
+    def __init__(self, source: Callable[[], AmiHealth] | None = None, pbx: str = "default") -> None:
+        self._sources: dict[str, Callable[[], AmiHealth]] = {}
+        if source is not None:
+            self.add(pbx, source)
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> AmiHealthCollector:
+        """The registry's collector (a metric name may be registered only once per registry)."""
+        collector = cls._by_registry.get(registry)
+        if collector is None:
+            collector = cls._by_registry[registry] = cls()
+            registry.register(collector)
+        return collector
+
+    def add(self, pbx: str, source: Callable[[], AmiHealth]) -> None:
+        """Report `source` as `pbx` (a newer client of the same PBX replaces the older one)."""
+        self._sources[pbx] = source
 
     def describe(self) -> Iterable[Metric]:
-        return self.collect()
+        return self._families({})
 
     def collect(self) -> Iterable[Metric]:
-        health = self._source()
-        labels = [self._pbx]
+        return self._families({pbx: source() for pbx, source in self._sources.items()})
 
-        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(name, doc, labels=["pbx"])
-            family.add_metric(labels, value)
-            return family
+    @staticmethod
+    def _families(healths: Mapping[str, AmiHealth]) -> Iterable[Metric]:
+        for name, doc, kind, read in _HEALTH_METRICS:
+            family_type = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+            family = family_type(name, doc, labels=["pbx"])
+            for pbx, health in healths.items():
+                family.add_metric([pbx], float(read(health)))
+            yield family
 
-        def counter(name: str, doc: str, value: int) -> CounterMetricFamily:
-            family = CounterMetricFamily(name, doc, labels=["pbx"])
-            family.add_metric(labels, float(value))
-            return family
 
-        last = health.last_event_at.timestamp() if health.last_event_at else 0.0
-        yield gauge("callcenter_ami_connected", "1 while logged in to AMI.", health.connected)
-        yield gauge(
-            "callcenter_ami_last_event_timestamp_seconds",
-            "When the last AMI event arrived (0: never).",
-            last,
-        )
-        yield gauge(
-            "callcenter_ami_events_per_second",
-            "AMI events received per second, recent window.",
-            health.events_per_s,
-        )
-        yield counter(
-            "callcenter_ami_reconnects", "Successful AMI logins after the first.", health.reconnects
-        )
-        yield counter(
-            "callcenter_ami_resyncs", "Snapshots taken after a (re)connect.", health.resyncs
-        )
-        yield counter(
-            "callcenter_ami_frames_rejected", "Malformed AMI frames.", health.frames_rejected
-        )
-        yield counter(
-            "callcenter_ami_originates_sent", "Originate actions sent.", health.originates_sent
-        )
-        yield counter(
-            "callcenter_ami_originates_unknown",
-            "Originates whose answer was lost (never re-sent).",
-            health.originates_unknown,
-        )
-        yield counter(
-            "callcenter_ami_dead_links", "Links dropped for unanswered Pings.", health.dead_links
-        )
-        yield counter(
-            "callcenter_ami_connect_failures",
-            "Failed TCP connects to AMI.",
-            health.connect_failures,
-        )
+def _last_event(health: AmiHealth) -> float:
+    return health.last_event_at.timestamp() if health.last_event_at else 0.0
+
+
+_HEALTH_METRICS: tuple[tuple[str, str, str, Callable[[AmiHealth], float]], ...] = (
+    ("callcenter_ami_connected", "1 while logged in to AMI.", "gauge", lambda h: h.connected),
+    (
+        "callcenter_ami_last_event_timestamp_seconds",
+        "When the last AMI event arrived (0: never).",
+        "gauge",
+        _last_event,
+    ),
+    (
+        "callcenter_ami_events_per_second",
+        "AMI events received per second, recent window.",
+        "gauge",
+        lambda h: h.events_per_s,
+    ),
+    (
+        "callcenter_ami_reconnects",
+        "Successful AMI logins after the first.",
+        "counter",
+        lambda h: h.reconnects,
+    ),
+    (
+        "callcenter_ami_resyncs",
+        "Snapshots taken after a (re)connect.",
+        "counter",
+        lambda h: h.resyncs,
+    ),
+    (
+        "callcenter_ami_frames_rejected",
+        "Malformed AMI frames.",
+        "counter",
+        lambda h: h.frames_rejected,
+    ),
+    (
+        "callcenter_ami_originates_sent",
+        "Originate actions sent.",
+        "counter",
+        lambda h: h.originates_sent,
+    ),
+    (
+        "callcenter_ami_originates_unknown",
+        "Originates whose answer was lost (never re-sent).",
+        "counter",
+        lambda h: h.originates_unknown,
+    ),
+    (
+        "callcenter_ami_dead_links",
+        "Links dropped for unanswered Pings.",
+        "counter",
+        lambda h: h.dead_links,
+    ),
+    (
+        "callcenter_ami_connect_failures",
+        "Failed TCP connects to AMI.",
+        "counter",
+        lambda h: h.connect_failures,
+    ),
+)
 
 
 def render_metrics(source: AmiClient | AmiHealth, *, pbx: str = "default") -> bytes:

@@ -25,6 +25,7 @@ from callcenter.calls.state import CallState
 from callcenter.events import CallEvent, PbxEvent, is_call_event
 from pbx_adapter.ami import AmiClient
 from pbx_adapter.frames import Frame
+from pbx_adapter.lease import LeaseGrant, Leaseholder, LeaseLost, PbxLease
 from pbx_adapter.resync import queue_snapshot, reconcile, snapshot_from_frames
 from pbx_adapter.translate import TranslatorState, frame_time, translate, translate_queue
 
@@ -59,6 +60,8 @@ class EventPipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self.lease_lost = asyncio.Event()
+        """Set when the sink refused a batch because this process no longer holds the PBX."""
         self.frames = 0
         self.events = 0
         """Call events queued so far."""
@@ -103,6 +106,18 @@ class EventPipeline:
                 await self._task
             self._task = None
 
+    async def abandon(self) -> None:
+        """Stop now and drop what is queued, unapplied: the next holder's resync covers it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._pending.clear()  # after the wait: the link may have pushed more meanwhile
+        self._wakeup.clear()
+        self._idle.set()
+        self.state = TranslatorState()
+
     async def _drain(self) -> None:
         while True:
             await self._wakeup.wait()
@@ -126,6 +141,11 @@ class EventPipeline:
                 await self._sink(calls)
             if self._live_sink is not None:
                 await self._live_sink(batch)
+            return
+        except LeaseLost as exc:
+            log.warning("%s; dropping %d queued events", exc, len(self._pending) + len(batch))
+            self._pending.clear()
+            self.lease_lost.set()
             return
         except Exception:
             if len(batch) == 1:
@@ -159,7 +179,12 @@ class PbxClock:
 
 
 class AmiAdapter:
-    """One Asterisk: the AMI link, translation, and reconciliation after every (re)connect."""
+    """One Asterisk: the AMI link, translation, and reconciliation after every (re)connect.
+
+    With a `lease` (several adapter processes for one PBX), it connects only while holding
+    the lease, and stops applying the moment a renewal fails; give the sink a `LeaseFence`
+    on the same lease so a write that races the loss is refused too.
+    """
 
     def __init__(
         self,
@@ -177,8 +202,11 @@ class AmiAdapter:
         registry: CollectorRegistry | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
+        lease: PbxLease | None = None,
     ) -> None:
         self.pbx = pbx
+        self.leaseholder = Leaseholder(lease) if lease is not None else None
+        self._stopping = asyncio.Event()
         self.pipeline = EventPipeline(pbx, sink, live_sink=live_sink)
         self._live = live_sink is not None
         self.clock = PbxClock()
@@ -224,14 +252,56 @@ class AmiAdapter:
         await self.pipeline.flush()
 
     async def run(self) -> None:
-        """Until `stop()`: keep the link up and every event applied."""
+        """Until `stop()`: keep the link up and every event applied (while holding the lease,
+        when there is one; cancelling abandons the queued events and leaves the lease to
+        expire, as a crash would)."""
+        self._stopping.clear()
+        if self.leaseholder is None:
+            await self._run_link()
+            return
+        while not self._stopping.is_set():
+            grant = await self.leaseholder.acquire(self._stopping)
+            if grant is None:
+                return
+            await self._hold(self.leaseholder, grant)
+
+    async def _run_link(self) -> None:
+        if self.leaseholder is not None and self._stopping.is_set():
+            return  # `stop()` came between taking the lease and connecting
         self.pipeline.start()
         try:
             await self.client.run()
+        except asyncio.CancelledError:
+            await self.pipeline.abandon()
+            raise
         finally:
             await self.pipeline.stop()
 
+    async def _hold(self, holder: Leaseholder, grant: LeaseGrant) -> None:
+        """One term: the link runs until `stop()`, a failed renewal or a refused write."""
+        self.pipeline.lease_lost.clear()
+        link = asyncio.create_task(self._run_link(), name=f"pbx-link-{self.pbx}")
+        keeper = asyncio.create_task(holder.keep(grant), name=f"pbx-lease-{self.pbx}")
+        refused = asyncio.create_task(self.pipeline.lease_lost.wait())
+        try:
+            await asyncio.wait({link, keeper, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if link.done():
+                await holder.release(grant)
+                link.result()  # AmiLoginError: a wrong secret is not retried
+                return
+            log.warning("PBX %s: lease lost (token %d); standing by", self.pbx, grant.fencing_token)
+            holder.lease.grant = None
+            await self.pipeline.abandon()
+            # A write refused because Redis could not be asked may leave the lease ours: give
+            # it up (compare-and-delete) rather than make everyone wait for it to expire.
+            await holder.release(grant)
+        finally:
+            for task in (keeper, refused, link):
+                task.cancel()
+            await asyncio.gather(keeper, refused, link, return_exceptions=True)
+
     async def stop(self) -> None:
+        self._stopping.set()
         await self.client.stop()
 
     def health(self) -> dict[str, Any]:
@@ -243,4 +313,11 @@ class AmiAdapter:
             events_set_aside=self.pipeline.poisoned,
             resync_events=self.resync_events,
         )
+        if self.leaseholder is not None:
+            grant = self.leaseholder.lease.grant
+            values.update(
+                lease_held=grant is not None,
+                fencing_token=grant.fencing_token if grant else None,
+                lease_terms=self.leaseholder.terms,
+            )
         return health_snapshot(values)

@@ -39,6 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.models import Role, User
+from callcenter.calls import repository as calls_repository
 from callcenter.calls.agents import extension_of
 from callcenter.calls.models import Call, Outcome, PbxEvent
 from callcenter.calls.state import CallStatus
@@ -199,5 +200,6 @@ async def load_day(session: AsyncSession) -> tuple[User, User]:
         ]
     )  # fmt: skip
     session.add(QueueSettings(queue=support, service_level_s=30))
+    await calls_repository.rebuild_unanswered_rings(session)  # as ingest keeps them
     await session.commit()
     return anna, boris

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from callcenter.calls.auto_close import rule_config
 from callcenter.calls.followups import ANALYSIS_JOB, SWEEP_JOB, WRONG_NUMBER_JOB, sweep_job
 from callcenter.config import Settings
-from callcenter.imports.jobs import IMPORT_JOB, run_import_job
+from callcenter.imports.jobs import IMPORT_JOB, run_import_job, sweep_imports
+from callcenter.imports.jobs import SWEEP_JOB as IMPORT_SWEEP_JOB
+from callcenter.imports.jobs import sweep_job as import_sweep_job
 from callcenter.jobs.runner import JobSpec, Periodic
 from callcenter.phones import phone_identity
 from workers.recordings import analyse_recording
@@ -29,6 +31,7 @@ TASKS: Mapping[str, JobSpec] = {
         JobSpec(SWEEP_JOB, sweep_followups),
         JobSpec(REMINDERS_JOB, send_reminders),
         JobSpec(IMPORT_JOB, run_import_job, long=True),
+        JobSpec(IMPORT_SWEEP_JOB, sweep_imports),
     )
 }
 
@@ -39,7 +42,10 @@ def periodic_jobs(settings: Settings) -> Sequence[Periodic]:
     Reminders go with beat when the API process does not send them itself
     (`reminders_interval_s = 0`, the setting for a deployment with workers).
     """
-    jobs = [Periodic(sweep_job(), settings.jobs_sweep_interval_s)]
+    jobs = [
+        Periodic(sweep_job(), settings.jobs_sweep_interval_s),
+        Periodic(import_sweep_job(), settings.jobs_sweep_interval_s),
+    ]
     if settings.reminders_interval_s <= 0:
         jobs.append(Periodic(reminders_job(), REMINDERS_EVERY_S))
     return jobs

@@ -13,7 +13,7 @@ from callcenter.calls import auto_close, followups
 from callcenter.calls.service import call_summary
 from callcenter.db import utcnow
 from callcenter.jobs.service import commit_effect, effect_done
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
 from callcenter.recordings.service import caller_speech_seconds, stored_analysis
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ async def apply_wrong_number_rules(ctx: AppContext, job: Job) -> None:
         if summary is not None:
             if agent is not None:
                 await ctx.streams.publish(user_topic(agent), "call.updated", {"call": summary})
-            await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+            await ctx.streams.publish(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary})
 
 
 async def sweep_followups(ctx: AppContext, job: Job) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base, utcnow
+from callcenter.db import Base, str_enum, utcnow
 
 
 class Role(StrEnum):
@@ -22,13 +22,7 @@ ROLE_RANK = {Role.OPERATOR: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
 
 
 def role_enum() -> Enum:
-    return Enum(
-        Role,
-        name="user_role",
-        native_enum=False,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
+    return str_enum(Role, "user_role", length=16)
 
 
 class User(Base):

@@ -16,8 +16,9 @@ from callcenter.calls.schemas import CallOut, CallPatch
 from callcenter.calls.state import CallStatus
 from callcenter.db import utcnow
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.pagination import Page, PageParams, page_params
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 
@@ -60,7 +61,7 @@ async def list_calls(
     return Page(items=items, total=total, page=paging.page, per_page=paging.per_page)
 
 
-async def visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
+async def visible_call(db: Db, who: OperatorP, call_id: RowId) -> Call:
     """The call, if `who` may see it: supervisors see every call, operators their own
     (also the rule for a call's recording and its analysis)."""
     row = await db.get(Call, call_id)
@@ -72,12 +73,12 @@ async def visible_call(db: Db, who: OperatorP, call_id: int) -> Call:
 
 
 @router.get("/{call_id}", response_model=CallOut)
-async def get_call(db: Db, who: OperatorP, call_id: int) -> CallOut:
+async def get_call(db: Db, who: OperatorP, call_id: RowId) -> CallOut:
     return CallOut.model_validate(await visible_call(db, who, call_id))
 
 
 @router.patch("/{call_id}", response_model=CallOut)
-async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: int, body: CallPatch) -> CallOut:
+async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: RowId, body: CallPatch) -> CallOut:
     """Set the outcome (one click) and notes of a call the operator took."""
     try:
         row = await service.set_outcome(
@@ -105,12 +106,12 @@ async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: int, body: Call
     summary = service.call_summary(row)
     await db.commit()
     await ctx.streams.publish(user_topic(who.user_id), "call.updated", {"call": summary})
-    await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+    await ctx.streams.publish(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary})
     return view
 
 
 @router.post("/{call_id}/wrong-number/undo", response_model=CallOut)
-async def undo_wrong_number(db: Db, ctx: Ctx, who: OperatorP, call_id: int) -> CallOut:
+async def undo_wrong_number(db: Db, ctx: Ctx, who: OperatorP, call_id: RowId) -> CallOut:
     """Reopen a call the wrong-number rules closed: one click, and the rules leave it alone."""
     try:
         row = await service.editable_call(
@@ -133,5 +134,5 @@ async def undo_wrong_number(db: Db, ctx: Ctx, who: OperatorP, call_id: int) -> C
     agent = row.agent_user_id
     for user_id in {who.user_id} if agent is None else {who.user_id, agent}:
         await ctx.streams.publish(user_topic(user_id), "call.updated", {"call": summary})
-    await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+    await ctx.streams.publish(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary})
     return view

@@ -6,15 +6,26 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.calls import repository
 from callcenter.calls.service import IngestCaches, IngestPolicy, Notification, ingest
 from callcenter.events import CallEvent
 from callcenter.realtime.streams import Streams
 
 log = logging.getLogger(__name__)
+
+
+class WriteFence(Protocol):
+    """Whether this process may still write a PBX's calls (one adapter per PBX at a time)."""
+
+    pbx: str
+
+    async def check(self) -> None:
+        """Raise if it may not: the transaction is then rolled back, not retried."""
 
 
 class CallEventSink:
@@ -27,8 +38,10 @@ class CallEventSink:
         streams: Streams,
         *,
         max_backoff_s: float = 5.0,
+        fence: WriteFence | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._fence = fence
         self._policy = policy
         self._streams = streams
         self._max_backoff_s = max_backoff_s
@@ -52,6 +65,10 @@ class CallEventSink:
             try:
                 async with self._sessionmaker() as session:
                     notifications = await ingest(session, self._policy, events, self._caches)
+                    if self._fence is not None:
+                        # Under the PBX's write lock, so no newer holder commits in between.
+                        await repository.lock_pbx_writes(session, self._fence.pbx)
+                        await self._fence.check()
                     await session.commit()
                     return notifications
             except (OperationalError, DBAPIError, OSError) as exc:

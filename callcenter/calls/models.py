@@ -6,11 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.calls.state import CallStatus
-from callcenter.db import Base, utcnow
+from callcenter.db import Base, str_enum, utcnow
 from callcenter.events import Direction, EndReason, Party
 
 
@@ -26,16 +26,6 @@ class Outcome(StrEnum):
     INFO = "info"
 
 
-def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (
@@ -48,8 +38,8 @@ class Call(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     pbx: Mapped[str] = mapped_column(String(64))
     call_key: Mapped[str] = mapped_column(String(128))
-    direction: Mapped[Direction] = mapped_column(_str_enum(Direction, "call_direction"))
-    status: Mapped[CallStatus] = mapped_column(_str_enum(CallStatus, "call_status"))
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction, "call_direction", length=32))
+    status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status", length=32))
     caller_num: Mapped[str] = mapped_column(String(64), default="")
     caller_name: Mapped[str] = mapped_column(String(255), default="")
     caller_e164: Mapped[str | None] = mapped_column(String(16), index=True, default=None)
@@ -69,9 +59,11 @@ class Call(Base):
     wait_seconds: Mapped[float | None] = mapped_column(default=None)
     talk_seconds: Mapped[float | None] = mapped_column(default=None)
     end_reason: Mapped[EndReason | None] = mapped_column(
-        _str_enum(EndReason, "call_end_reason"), default=None
+        str_enum(EndReason, "call_end_reason", length=32), default=None
     )
-    ended_by: Mapped[Party | None] = mapped_column(_str_enum(Party, "call_party"), default=None)
+    ended_by: Mapped[Party | None] = mapped_column(
+        str_enum(Party, "call_party", length=32), default=None
+    )
     recording: Mapped[str | None] = mapped_column(String(255), default=None)
     client_id: Mapped[int | None] = mapped_column(
         ForeignKey("clients.id", ondelete="SET NULL"), default=None
@@ -80,7 +72,7 @@ class Call(Base):
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True, default=None
     )
     outcome: Mapped[Outcome | None] = mapped_column(
-        _str_enum(Outcome, "call_outcome"), default=None
+        str_enum(Outcome, "call_outcome", length=32), default=None
     )
     outcome_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
@@ -92,9 +84,7 @@ class Call(Base):
     wrong_number_rule: Mapped[str | None] = mapped_column(String(32), default=None)
     """The first wrong-number rule that closed the call (`callcenter.calls.wrong_number`)."""
     wrong_number_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    wrong_number_verdicts: Mapped[list[dict[str, Any]] | None] = mapped_column(
-        JSON, default=None
-    )
+    wrong_number_verdicts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     """Every rule that fired, with its numbers, so the UI can explain it in any language."""
     auto_closed_at: Mapped[datetime | None] = mapped_column(default=None)
     wrong_number_undone_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -116,3 +106,30 @@ class PbxEvent(Base):
     at: Mapped[datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnansweredRing(Base):
+    """An agent's phone rang with a call and stopped unanswered (`agent_stopped_ringing`,
+    reason `no_answer`): one row per call and agent interface, the earliest such stop.
+
+    Written by `calls.service.ingest` from the events it applies, in the same transaction;
+    derived the same way from the event log by `repository.rebuild_unanswered_rings` (the
+    migration's backfill). The agents' missed calls are counted from these rows alone:
+    `call_ended_at` and `call_answered_by` copy the call's end and the user who answered it,
+    and ingest, the only writer of those facts, keeps the copies in step.
+    """
+
+    __tablename__ = "unanswered_rings"
+    __table_args__ = (Index("ix_unanswered_rings_call_ended_at", "call_ended_at"),)
+
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """The agent's interface as the PBX names it (e.g. `Local/101@agents`)."""
+    stopped_at: Mapped[datetime]
+    call_ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    call_answered_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    """`Call.agent_user_id` once the call was answered, else None."""

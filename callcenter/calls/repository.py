@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, String, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.models import AgentExtension
-from callcenter.calls.models import Call, Outcome, PbxEvent
+from callcenter.calls.models import Call, Outcome, PbxEvent, UnansweredRing
 from callcenter.calls.state import CallStatus
 from callcenter.clients.models import Phone
-from callcenter.events import CallEvent
+from callcenter.events import CallEvent, StopRingReason
 from callcenter.jobs.models import JobEffect
 from callcenter.tasks.models import Task
 
@@ -274,3 +289,97 @@ async def rows_referring_to_client(
 async def phone_count_of_client(session: AsyncSession, client_id: int) -> int:
     total = await session.scalar(select(func.count(Phone.id)).where(Phone.client_id == client_id))
     return int(total or 0)
+
+
+async def lock_pbx_writes(session: AsyncSession, pbx: str) -> None:
+    """Serialise the commits of one PBX's call writers until this transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the PBX. SQLite has one writer at a
+    time already: this transaction holds the write lock since its first insert.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        key = func.hashtextextended(literal(f"callcenter:pbx-writes:{pbx}"), 0)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+# -- agents' unanswered rings (the reports' missed calls) ----------------------------------
+
+RING_STOPPED = "agent_stopped_ringing"
+"""The `kind` of `events.AgentStoppedRinging` in the event log."""
+
+
+@dataclass(frozen=True, slots=True)
+class RingCallFacts:
+    """The facts of a call that its unanswered rings copy (`UnansweredRing`)."""
+
+    call_id: int
+    ended_at: datetime | None
+    answered_by: int | None
+
+
+async def add_unanswered_rings(
+    session: AsyncSession, rings: Sequence[tuple[RingCallFacts, str, datetime]]
+) -> None:
+    """Store (call facts, agent interface, stop time) rings; a call and agent stored before
+    keep the earlier stop."""
+    if not rings:
+        return
+    rows = [
+        {
+            "call_id": facts.call_id,
+            "agent": agent,
+            "stopped_at": stopped_at,
+            "call_ended_at": facts.ended_at,
+            "call_answered_by": facts.answered_by,
+        }
+        for facts, agent, stopped_at in rings
+    ]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = upsert(UnansweredRing)
+    statement = statement.on_conflict_do_update(
+        index_elements=[UnansweredRing.call_id, UnansweredRing.agent],
+        set_={"stopped_at": statement.excluded.stopped_at},
+        where=statement.excluded.stopped_at < UnansweredRing.stopped_at,
+    )
+    await session.execute(statement, rows)
+
+
+async def copy_to_unanswered_rings(session: AsyncSession, calls: Sequence[RingCallFacts]) -> None:
+    """Bring the copies of these calls' facts in their unanswered rings up to date."""
+    if not calls:
+        return
+    statement = (
+        update(UnansweredRing)
+        .where(UnansweredRing.call_id == bindparam("b_call_id"))
+        .values(call_ended_at=bindparam("b_ended_at"), call_answered_by=bindparam("b_answered_by"))
+    )
+    params = [
+        {"b_call_id": c.call_id, "b_ended_at": c.ended_at, "b_answered_by": c.answered_by}
+        for c in calls
+    ]
+    # A Core executemany: one statement for the batch, not the ORM's update by primary key.
+    connection = await session.connection()
+    await connection.execute(statement, params)
+
+
+async def rebuild_unanswered_rings(session: AsyncSession) -> None:
+    """Derive every call's unanswered rings afresh from the event log, as ingest writes them
+    (the migration's backfill does the same; benchmarks and repairs use this)."""
+    agent = PbxEvent.payload["agent"].as_string()
+    answered_by = case((Call.answered_at.is_not(None), Call.agent_user_id), else_=None)
+    rings = (
+        select(Call.id, agent, func.min(PbxEvent.at), Call.ended_at, answered_by)
+        .select_from(PbxEvent)
+        .join(Call, and_(Call.pbx == PbxEvent.pbx, Call.call_key == PbxEvent.call_key))
+        .where(
+            PbxEvent.kind == RING_STOPPED,
+            PbxEvent.payload["reason"].as_string() == StopRingReason.NO_ANSWER.value,
+        )
+        .group_by(Call.id, agent)
+    )
+    columns = ["call_id", "agent", "stopped_at", "call_ended_at", "call_answered_by"]
+    await session.flush()
+    connection = await session.connection()
+    await connection.execute(delete(UnansweredRing))
+    await connection.execute(insert(UnansweredRing).from_select(columns, rings))

@@ -36,9 +36,9 @@ from callcenter.clients import repository as clients_repository
 from callcenter.clients import service as clients
 from callcenter.clients.models import Client
 from callcenter.clients.schemas import Owner, PhoneIn
-from callcenter.events import CallEvent, Direction
+from callcenter.events import AgentStoppedRinging, CallEvent, Direction, StopRingReason
 from callcenter.phones import PhoneIdentity
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,8 @@ class _Touched:
     before: CallState | None
     state: CallState
     effects: list[Effect] = field(default_factory=list)
+    copied: repository.RingCallFacts | None = None
+    """What the call's unanswered rings held of it before this batch (None: a new call)."""
 
 
 def state_of(row: Call) -> CallState:
@@ -188,7 +190,7 @@ async def ingest(
         keys = [e.call_key for e in fresh if e.pbx == pbx]
         for key, row in (await repository.calls_by_keys(session, pbx, keys)).items():
             state = state_of(row)
-            touched[(pbx, key)] = _Touched(row, state, state)
+            touched[(pbx, key)] = _Touched(row, state, state, copied=_ring_facts(row))
     for event in fresh:
         entry = touched.get((event.pbx, event.call_key))
         state, effects = apply(entry.state if entry else None, event)
@@ -207,8 +209,37 @@ async def ingest(
             session.add(entry.row)
     await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
     await session.flush()
+    await _keep_unanswered_rings(session, fresh, touched)
     _send_followups(session, touched.values())
     return await _notifications(session, policy, caches, list(touched.values()))
+
+
+def _ring_facts(row: Call) -> repository.RingCallFacts:
+    """What a call's unanswered rings copy of it: its end and the user who answered it."""
+    answered_by = row.agent_user_id if row.answered_at is not None else None
+    return repository.RingCallFacts(row.id, row.ended_at, answered_by)
+
+
+async def _keep_unanswered_rings(
+    session: AsyncSession, fresh: Sequence[CallEvent], touched: dict[tuple[str, str], _Touched]
+) -> None:
+    """Store the rings that stopped unanswered at an agent (from the events, as the reports
+    define a missed call), and bring the call facts that earlier rings copied up to date."""
+    facts = {key: _ring_facts(entry.row) for key, entry in touched.items()}
+    changed = [
+        facts[key]
+        for key, entry in touched.items()
+        if entry.copied is not None and entry.copied != facts[key]
+    ]
+    await repository.copy_to_unanswered_rings(session, changed)
+    earliest: dict[tuple[int, str], tuple[repository.RingCallFacts, str, datetime]] = {}
+    for event in fresh:
+        if isinstance(event, AgentStoppedRinging) and event.reason is StopRingReason.NO_ANSWER:
+            call = facts[(event.pbx, event.call_key)]
+            seen = earliest.get((call.call_id, event.agent))
+            if seen is None or event.at < seen[2]:
+                earliest[(call.call_id, event.agent)] = (call, event.agent, event.at)
+    await repository.add_unanswered_rings(session, list(earliest.values()))
 
 
 def _send_followups(session: AsyncSession, touched: Iterable[_Touched]) -> None:
@@ -289,7 +320,7 @@ async def _notifications(
                 for uid in targets
             )
         if entry.before is None or entry.before != entry.state:
-            out.append(Notification(SUPERVISORS_TOPIC, "call.updated", {"call": summary}))
+            out.append(Notification(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary}))
         if entry.state.status is CallStatus.ENDED:
             caches.cards.drop((entry.row.pbx, entry.row.call_key))
     return out

@@ -23,6 +23,7 @@ from callcenter.clients.schemas import (
 )
 from callcenter.crm.deps import CreateClientsP, ViewClientsP, policy_of
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api", tags=["clients"])
@@ -127,7 +128,7 @@ async def create_client(db: Db, ctx: Ctx, who: CreateClientsP, body: ClientIn) -
 
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
-async def get_client(db: Db, who: ViewClientsP, client_id: int) -> ClientOut:
+async def get_client(db: Db, who: ViewClientsP, client_id: RowId) -> ClientOut:
     client = await service.get_client(db, client_id)
     view = (await service.client_views(db, [client]))[0]
     await audit.record(
@@ -144,7 +145,7 @@ async def get_client(db: Db, who: ViewClientsP, client_id: int) -> ClientOut:
 
 @router.patch("/clients/{client_id}", response_model=ClientOut)
 async def update_client(
-    db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: ClientPatch
+    db: Db, ctx: Ctx, who: OperatorP, client_id: RowId, body: ClientPatch
 ) -> ClientOut:
     """Change a card; personal-data fields only for roles allowed to (403 naming them)."""
     policy_of(ctx.settings).ensure_may_change(who.role, body.model_dump(exclude_unset=True))
@@ -163,7 +164,7 @@ async def update_client(
 
 
 @router.delete("/clients/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
+async def delete_client(db: Db, who: SupervisorP, client_id: RowId) -> Response:
     await service.delete_client(db, client_id)
     await audit.record(
         db,
@@ -181,7 +182,7 @@ async def delete_client(db: Db, who: SupervisorP, client_id: int) -> Response:
     "/clients/{client_id}/phones", response_model=PhoneOut, status_code=status.HTTP_201_CREATED
 )
 async def add_client_phone(
-    db: Db, ctx: Ctx, who: OperatorP, client_id: int, body: PhoneIn
+    db: Db, ctx: Ctx, who: OperatorP, client_id: RowId, body: PhoneIn
 ) -> PhoneOut:
     policy_of(ctx.settings).ensure_may_change(who.role, ["phones"])
     await service.get_client(db, client_id)
@@ -200,7 +201,7 @@ async def add_client_phone(
 
 
 @router.delete("/phones/{phone_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_phone(db: Db, ctx: Ctx, who: OperatorP, phone_id: int) -> Response:
+async def delete_phone(db: Db, ctx: Ctx, who: OperatorP, phone_id: RowId) -> Response:
     """Remove a number; a person's number is personal data (403 for roles not allowed)."""
     phone = await service.get_phone(db, phone_id)
     if phone.client_id is not None:
@@ -249,7 +250,7 @@ async def create_organization(
 
 
 @router.get("/organizations/{organization_id}", response_model=OrganizationOut)
-async def get_organization(db: Db, who: ViewClientsP, organization_id: int) -> OrganizationOut:
+async def get_organization(db: Db, who: ViewClientsP, organization_id: RowId) -> OrganizationOut:
     """An organisation with its phones and contact persons (a view of each person's card)."""
     org = await service.get_organization(db, organization_id)
     view = await service.organization_view(db, org)
@@ -267,7 +268,7 @@ async def get_organization(db: Db, who: ViewClientsP, organization_id: int) -> O
 
 @router.patch("/organizations/{organization_id}", response_model=OrganizationOut)
 async def update_organization(
-    db: Db, who: OperatorP, organization_id: int, body: OrganizationPatch
+    db: Db, who: OperatorP, organization_id: RowId, body: OrganizationPatch
 ) -> OrganizationOut:
     org = await service.update_organization(db, organization_id, body)
     view = await service.organization_view(db, org)
@@ -289,7 +290,7 @@ async def update_organization(
     status_code=status.HTTP_201_CREATED,
 )
 async def add_organization_phone(
-    db: Db, ctx: Ctx, who: OperatorP, organization_id: int, body: PhoneIn
+    db: Db, ctx: Ctx, who: OperatorP, organization_id: RowId, body: PhoneIn
 ) -> PhoneOut:
     await service.get_organization(db, organization_id)
     phone = await service.add_phone(db, ctx.phones, body, organization_id=organization_id)

@@ -227,7 +227,7 @@ async def _drop_phone_duplicates(
         .where(owner == merged_id, already_held)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _move_references(
@@ -254,7 +254,7 @@ async def _move_references(
         result = await session.execute(
             update(table).where(column == merged_id).values({column.name: survivor_id})
         )
-        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        count = int(getattr(result, "rowcount", 0) or 0)
         if count:
             moved[f"{table.name}.{column.name}"] = count
     return moved, dropped_phones

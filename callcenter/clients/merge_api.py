@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from callcenter.auth.deps import OperatorP, SupervisorP
 from callcenter.clients import merge
 from callcenter.deps import Db
+from callcenter.ids import RowId
 
 router = APIRouter(prefix="/api", tags=["clients"])
 
@@ -58,7 +59,7 @@ def _result(result: merge.MergeResult) -> MergeOut:
 
 
 @router.get("/clients/{client_id}/merge-suggestions", response_model=list[SuggestionOut])
-async def client_merge_suggestions(db: Db, who: OperatorP, client_id: int) -> list[SuggestionOut]:
+async def client_merge_suggestions(db: Db, who: OperatorP, client_id: RowId) -> list[SuggestionOut]:
     """Persons that are probably the same as this one."""
     try:
         return _suggestions(await merge.client_suggestions(db, client_id))
@@ -67,7 +68,7 @@ async def client_merge_suggestions(db: Db, who: OperatorP, client_id: int) -> li
 
 
 @router.post("/clients/{client_id}/merge", response_model=MergeOut)
-async def merge_client(db: Db, who: SupervisorP, client_id: int, body: MergeIn) -> MergeOut:
+async def merge_client(db: Db, who: SupervisorP, client_id: RowId, body: MergeIn) -> MergeOut:
     """Merge `merged_id` into this person: calls, tasks, phones and the rest move here."""
     try:
         result = await merge.merge_clients(db, client_id, body.merged_id, user_id=who.user_id)
@@ -81,7 +82,7 @@ async def merge_client(db: Db, who: SupervisorP, client_id: int, body: MergeIn) 
     "/organizations/{organization_id}/merge-suggestions", response_model=list[SuggestionOut]
 )
 async def organization_merge_suggestions(
-    db: Db, who: OperatorP, organization_id: int
+    db: Db, who: OperatorP, organization_id: RowId
 ) -> list[SuggestionOut]:
     try:
         return _suggestions(await merge.organization_suggestions(db, organization_id))
@@ -91,7 +92,7 @@ async def organization_merge_suggestions(
 
 @router.post("/organizations/{organization_id}/merge", response_model=MergeOut)
 async def merge_organization(
-    db: Db, who: SupervisorP, organization_id: int, body: MergeIn
+    db: Db, who: SupervisorP, organization_id: RowId, body: MergeIn
 ) -> MergeOut:
     """Merge organisation `merged_id` (contacts, phones, calls, ...) into this one."""
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base, utcnow
+from callcenter.db import Base, str_enum, utcnow
 
 
 class PhoneKind(StrEnum):
@@ -72,13 +72,7 @@ class Phone(Base):
     e164: Mapped[str] = mapped_column(String(16), index=True)
     extension: Mapped[str] = mapped_column(String(16), default="")
     kind: Mapped[PhoneKind] = mapped_column(
-        Enum(
-            PhoneKind,
-            name="phone_kind",
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        str_enum(PhoneKind, "phone_kind", length=16),
         default=PhoneKind.OTHER,
     )
     client_id: Mapped[int | None] = mapped_column(

@@ -42,6 +42,7 @@ from callcenter.control.schemas import (
 from callcenter.control.service import Actor, ControlError
 from callcenter.db import utcnow
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.pagination import Page, PageParams, page_params
 from callcenter.realtime.streams import user_topic
 
@@ -437,7 +438,7 @@ async def missed_calls(
     status_code=status.HTTP_202_ACCEPTED,
 )
 async def call_back(
-    db: Db, ctx: Ctx, who: OperatorP, call_id: int, idempotency_key: IdempotencyKey = None
+    db: Db, ctx: Ctx, who: OperatorP, call_id: RowId, idempotency_key: IdempotencyKey = None
 ) -> DialOut:
     """Call the missed caller back from the operator's phone (as click-to-call does); the
     attempt shows on the item, which stays until a call with the number is answered."""
@@ -458,7 +459,9 @@ async def call_back(
 
 
 @router.post("/api/worklist/missed/{call_id}/close", response_model=ClosedOut)
-async def close_missed(db: Db, ctx: Ctx, who: OperatorP, call_id: int, body: CloseIn) -> ClosedOut:
+async def close_missed(
+    db: Db, ctx: Ctx, who: OperatorP, call_id: RowId, body: CloseIn
+) -> ClosedOut:
     """Take the item off the worklist by hand: `done` (handled) or `dismissed`."""
     try:
         item = await service.close_item(

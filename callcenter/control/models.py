@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base, utcnow
+from callcenter.db import Base, str_enum, utcnow
 
 
 class DialStatus(StrEnum):
@@ -34,16 +34,6 @@ class Resolution(StrEnum):
     """Nothing to do (a wrong number, a duplicate, spam)."""
 
 
-def _str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class OutboundRequest(Base):
     """One click on a call button: what was dialled from where, and what the PBX said."""
 
@@ -67,7 +57,7 @@ class OutboundRequest(Base):
         ForeignKey("calls.id", ondelete="SET NULL"), default=None
     )
     """Set for a call-back from the missed-calls worklist."""
-    status: Mapped[DialStatus] = mapped_column(_str_enum(DialStatus, "dial_status"))
+    status: Mapped[DialStatus] = mapped_column(str_enum(DialStatus, "dial_status", length=16))
     message: Mapped[str] = mapped_column(String(255), default="")
     action_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -89,5 +79,7 @@ class MissedCallClosure(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
-    resolution: Mapped[Resolution] = mapped_column(_str_enum(Resolution, "missed_resolution"))
+    resolution: Mapped[Resolution] = mapped_column(
+        str_enum(Resolution, "missed_resolution", length=16)
+    )
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,7 +29,8 @@ from callcenter.crm.schemas import (
 from callcenter.crm.timeline import BadCursor
 from callcenter.db import utcnow
 from callcenter.deps import Ctx, Db
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+from callcenter.ids import RowId
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
 
 router = APIRouter(prefix="/api", tags=["client card"])
 
@@ -53,7 +54,7 @@ async def _page(db: Db, scope: repository.Scope, before: str | None, limit: int)
 
 @router.get("/clients/{client_id}/timeline", response_model=TimelinePage)
 async def client_timeline(
-    db: Db, who: ViewClientsP, client_id: int, before: Before = None, limit: Limit = 20
+    db: Db, who: ViewClientsP, client_id: RowId, before: Before = None, limit: Limit = 20
 ) -> TimelinePage:
     """Every interaction with a person, newest first: calls, tasks, meetings, notes, and the
     card's own records (created, changed, imported, merged)."""
@@ -72,7 +73,7 @@ async def client_timeline(
 
 @router.get("/organizations/{organization_id}/timeline", response_model=TimelinePage)
 async def organization_timeline(
-    db: Db, who: ViewClientsP, organization_id: int, before: Before = None, limit: Limit = 20
+    db: Db, who: ViewClientsP, organization_id: RowId, before: Before = None, limit: Limit = 20
 ) -> TimelinePage:
     """An organisation's interactions and those of all its contact persons, newest first."""
     scope = await service.organization_scope(db, organization_id)
@@ -93,7 +94,7 @@ async def organization_timeline(
 
 
 @router.get("/clients/{client_id}/ranks", response_model=list[ClientRankOut])
-async def client_ranks(db: Db, who: ViewClientsP, client_id: int) -> list[ClientRankOut]:
+async def client_ranks(db: Db, who: ViewClientsP, client_id: RowId) -> list[ClientRankOut]:
     """The client's ABC class by each measure it has been ranked by."""
     return [ClientRankOut.model_validate(r) for r in await service.ranks_of(db, client_id)]
 
@@ -107,13 +108,13 @@ async def list_tags(db: Db, who: OperatorP) -> list[TagOut]:
 
 
 @router.get("/clients/{client_id}/tags", response_model=list[TagOut])
-async def client_tags(db: Db, who: ViewClientsP, client_id: int) -> list[TagOut]:
+async def client_tags(db: Db, who: ViewClientsP, client_id: RowId) -> list[TagOut]:
     await service.client_scope(db, client_id)
     return [TagOut.model_validate(t) for t in await repository.tags_of_client(db, client_id)]
 
 
 @router.post("/clients/{client_id}/tags", response_model=list[TagOut])
-async def tag_client(db: Db, who: AddEventsP, client_id: int, body: TagsIn) -> list[TagOut]:
+async def tag_client(db: Db, who: AddEventsP, client_id: RowId, body: TagsIn) -> list[TagOut]:
     """Put tags on the card (new names become tags); all the card's tags afterwards."""
     tags = await service.tag_client(db, client_id, body.names)
     views = [TagOut.model_validate(t) for t in tags]
@@ -122,14 +123,14 @@ async def tag_client(db: Db, who: AddEventsP, client_id: int, body: TagsIn) -> l
 
 
 @router.delete("/clients/{client_id}/tags/{tag_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def untag_client(db: Db, who: AddEventsP, client_id: int, tag_id: int) -> Response:
+async def untag_client(db: Db, who: AddEventsP, client_id: RowId, tag_id: RowId) -> Response:
     await service.untag_client(db, client_id, tag_id)
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/organizations/{organization_id}/tags", response_model=list[TagOut])
-async def organization_tags(db: Db, who: ViewClientsP, organization_id: int) -> list[TagOut]:
+async def organization_tags(db: Db, who: ViewClientsP, organization_id: RowId) -> list[TagOut]:
     await service.organization_scope(db, organization_id)
     tags = await repository.tags_of_organization(db, organization_id)
     return [TagOut.model_validate(t) for t in tags]
@@ -137,7 +138,7 @@ async def organization_tags(db: Db, who: ViewClientsP, organization_id: int) -> 
 
 @router.post("/organizations/{organization_id}/tags", response_model=list[TagOut])
 async def tag_organization(
-    db: Db, who: AddEventsP, organization_id: int, body: TagsIn
+    db: Db, who: AddEventsP, organization_id: RowId, body: TagsIn
 ) -> list[TagOut]:
     tags = await service.tag_organization(db, organization_id, body.names)
     views = [TagOut.model_validate(t) for t in tags]
@@ -149,7 +150,7 @@ async def tag_organization(
     "/organizations/{organization_id}/tags/{tag_id}", status_code=status.HTTP_204_NO_CONTENT
 )
 async def untag_organization(
-    db: Db, who: AddEventsP, organization_id: int, tag_id: int
+    db: Db, who: AddEventsP, organization_id: RowId, tag_id: RowId
 ) -> Response:
     await service.untag_organization(db, organization_id, tag_id)
     await db.commit()
@@ -174,7 +175,7 @@ def _note_view(note: Note, who: OperatorP) -> NoteEntry:
 @router.post(
     "/clients/{client_id}/notes", response_model=NoteEntry, status_code=status.HTTP_201_CREATED
 )
-async def add_client_note(db: Db, who: AddEventsP, client_id: int, body: NoteIn) -> NoteEntry:
+async def add_client_note(db: Db, who: AddEventsP, client_id: RowId, body: NoteIn) -> NoteEntry:
     """Add a note to a person's history (notes are never edited)."""
     note = await service.add_note(
         db, author_id=who.user_id, text=body.text, client_id=client_id, call_id=body.call_id
@@ -190,7 +191,7 @@ async def add_client_note(db: Db, who: AddEventsP, client_id: int, body: NoteIn)
     status_code=status.HTTP_201_CREATED,
 )
 async def add_organization_note(
-    db: Db, who: AddEventsP, organization_id: int, body: NoteIn
+    db: Db, who: AddEventsP, organization_id: RowId, body: NoteIn
 ) -> NoteEntry:
     note = await service.add_note(
         db,
@@ -209,7 +210,7 @@ async def add_organization_note(
 
 @router.put("/calls/{call_id}/client", response_model=CallOut)
 async def pick_call_client(
-    db: Db, ctx: Ctx, who: AddEventsP, call_id: int, body: CallClientIn
+    db: Db, ctx: Ctx, who: AddEventsP, call_id: RowId, body: CallClientIn
 ) -> CallOut:
     """Say which person is on a call from a company number (the call's agent, or a
     supervisor); `client_id: null` takes the pick back."""
@@ -237,5 +238,5 @@ async def pick_call_client(
     summary = calls.call_summary(row)
     await db.commit()
     await ctx.streams.publish(user_topic(who.user_id), "call.updated", {"call": summary})
-    await ctx.streams.publish(SUPERVISORS_TOPIC, "call.updated", {"call": summary})
+    await ctx.streams.publish(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary})
     return view

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from callcenter.crm.ranking import AbcClass, RankBasis
+from callcenter.spreadsheets import neutralise
 
 
 class SegmentFilter(BaseModel):
@@ -54,12 +55,6 @@ class MailingRow:
 
 
 MAILING_HEADER = ("name", "organization", "position", "email", "phones")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize(cell: str) -> str:
-    """A cell that a spreadsheet will not run as a formula (CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 def mailing_csv(rows: Iterable[MailingRow]) -> str:
@@ -71,5 +66,5 @@ def mailing_csv(rows: Iterable[MailingRow]) -> str:
     writer.writerow(MAILING_HEADER)
     for row in rows:
         cells = (row.name, row.organization, row.position, row.email, "; ".join(row.phones))
-        writer.writerow([neutralize(cell) for cell in cells])
+        writer.writerow([neutralise(cell) for cell in cells])
     return out.getvalue()

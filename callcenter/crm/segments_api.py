@@ -16,6 +16,7 @@ from callcenter.crm.deps import ExportP, SegmentsP, ViewClientsP
 from callcenter.crm.schemas import RankRunIn, RankRunOut, SegmentIn, SegmentOut, SegmentPatch
 from callcenter.db import utcnow
 from callcenter.deps import Db
+from callcenter.ids import RowId
 from callcenter.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api", tags=["segments"])
@@ -36,12 +37,14 @@ async def create_segment(db: Db, who: SegmentsP, body: SegmentIn) -> SegmentOut:
 
 
 @router.get("/segments/{segment_id}", response_model=SegmentOut)
-async def get_segment(db: Db, who: OperatorP, segment_id: int) -> SegmentOut:
+async def get_segment(db: Db, who: OperatorP, segment_id: RowId) -> SegmentOut:
     return SegmentOut.model_validate(await service.get_segment(db, segment_id))
 
 
 @router.patch("/segments/{segment_id}", response_model=SegmentOut)
-async def update_segment(db: Db, who: SegmentsP, segment_id: int, body: SegmentPatch) -> SegmentOut:
+async def update_segment(
+    db: Db, who: SegmentsP, segment_id: RowId, body: SegmentPatch
+) -> SegmentOut:
     segment = await service.update_segment(db, segment_id, body)
     view = SegmentOut.model_validate(segment)
     await db.commit()
@@ -49,7 +52,7 @@ async def update_segment(db: Db, who: SegmentsP, segment_id: int, body: SegmentP
 
 
 @router.delete("/segments/{segment_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_segment(db: Db, who: SegmentsP, segment_id: int) -> Response:
+async def delete_segment(db: Db, who: SegmentsP, segment_id: RowId) -> Response:
     await service.delete_segment(db, segment_id)
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -57,7 +60,7 @@ async def delete_segment(db: Db, who: SegmentsP, segment_id: int) -> Response:
 
 @router.get("/segments/{segment_id}/clients", response_model=Page[ClientOut])
 async def segment_clients(
-    db: Db, who: ViewClientsP, segment_id: int, paging: Paging
+    db: Db, who: ViewClientsP, segment_id: RowId, paging: Paging
 ) -> Page[ClientOut]:
     """One page of the segment's members with their phones (a view of personal data)."""
     segment = await service.get_segment(db, segment_id)
@@ -82,7 +85,7 @@ async def segment_clients(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def export_segment(db: Db, who: ExportP, segment_id: int) -> Response:
+async def export_segment(db: Db, who: ExportP, segment_id: RowId) -> Response:
     """The segment as a CSV mailing list: name, organisation, position, email, E.164 phones.
     Audited with the filter, the count and the ids exported."""
     segment = await service.get_segment(db, segment_id)

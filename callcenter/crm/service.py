@@ -40,6 +40,7 @@ from callcenter.crm.timeline import (
 )
 from callcenter.db import utcnow
 from callcenter.tasks.models import Meeting, Task
+from callcenter.tasks.service import is_overdue
 
 NotFound = clients.NotFound
 
@@ -132,7 +133,7 @@ async def _entries(session: AsyncSession, rows: list[Row], now: datetime) -> lis
                     due_at=row.due_at,
                     done_at=row.done_at,
                     result=row.result,
-                    overdue=row.done_at is None and row.due_at is not None and row.due_at < now,
+                    overdue=is_overdue(row, now),
                     assignee=person(row.assignee_id),
                     call_id=row.call_id,
                 )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from callcenter import audit, jobs
 from callcenter.auth.deps import SupervisorP
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.imports import files, repository, service
 from callcenter.imports.jobs import IMPORT_JOB, job_key
 from callcenter.imports.mapping import MappingError, parse_mapping
@@ -17,6 +18,7 @@ from callcenter.imports.models import BatchStatus, ImportBatch
 from callcenter.imports.reader import FileRejected
 from callcenter.imports.schemas import (
     ImportOut,
+    LimitsOut,
     MappingIn,
     PreviewPage,
     PreviewRow,
@@ -54,7 +56,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body(exc.code, exc.message), status_code)
 
     async def mapping_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(body("bad_mapping", str(exc)), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        assert isinstance(exc, MappingError)
+        content = body("bad_mapping", str(exc))
+        content["detail"] = {
+            **content["detail"],  # type: ignore[dict-item]
+            "reason": exc.code.value,
+            "field": exc.field,
+            "column": exc.column,
+        }
+        return JSONResponse(content, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     async def state_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(body("bad_state", str(exc)), status.HTTP_409_CONFLICT)
@@ -71,7 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(service.UndoConflict, undo_conflict)
 
 
-async def _batch(db: Db, batch_id: int) -> ImportBatch:
+async def _batch(db: Db, batch_id: RowId) -> ImportBatch:
     batch = await repository.get_batch(db, batch_id)
     if batch is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no import {batch_id}")
@@ -117,20 +127,31 @@ async def list_imports(db: Db, who: SupervisorP) -> list[ImportOut]:
     return [ImportOut.model_validate(b) for b in await repository.list_batches(db)]
 
 
+@router.get("/imports/limits", response_model=LimitsOut)
+async def limits(ctx: Ctx, who: SupervisorP) -> LimitsOut:
+    """The largest file accepted and the most data rows it may have."""
+    return LimitsOut(
+        max_upload_bytes=ctx.settings.import_max_upload_bytes,
+        max_rows=ctx.settings.import_max_rows,
+    )
+
+
 @router.get("/imports/{batch_id}", response_model=ImportOut)
-async def get_import(db: Db, who: SupervisorP, batch_id: int) -> ImportOut:
+async def get_import(db: Db, who: SupervisorP, batch_id: RowId) -> ImportOut:
     """Status, progress, counts and report of one import."""
     return ImportOut.model_validate(await _batch(db, batch_id))
 
 
 @router.put("/imports/{batch_id}/mapping", response_model=ImportOut)
 async def set_mapping(
-    db: Db, ctx: Ctx, who: SupervisorP, batch_id: int, body: MappingIn
+    db: Db, ctx: Ctx, who: SupervisorP, batch_id: RowId, body: MappingIn
 ) -> ImportOut:
-    """Choose sheet, mapping (or a template), region and area code; the preview is rebuilt."""
+    """Choose sheet, mapping (or a template), region and area code; the preview is rebuilt.
+    Only a new `sheet` (no mapping, no template): its columns are read and guessed, and the
+    batch waits for a mapping (status `uploaded`)."""
     batch = await _batch(db, batch_id)
     try:
-        await service.configure_batch(
+        plan = await service.configure_batch(
             db,
             batch,
             data_dir=ctx.settings.data_dir,
@@ -152,10 +173,10 @@ async def set_mapping(
     await audit.record(
         db,
         user_id=who.user_id,
-        action="import.previewed",
+        action="import.previewed" if plan is not None else "import.sheet_chosen",
         entity="import",
         entity_id=str(batch_id),
-        details={"mapping": batch.mapping, "counts": batch.counts},
+        details={"sheet": batch.sheet, "mapping": batch.mapping, "counts": batch.counts},
     )
     view = ImportOut.model_validate(batch)
     await db.commit()
@@ -167,7 +188,7 @@ async def preview(
     db: Db,
     ctx: Ctx,
     who: SupervisorP,
-    batch_id: int,
+    batch_id: RowId,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     decision: Annotated[str | None, Query(max_length=16)] = None,
@@ -176,6 +197,15 @@ async def preview(
     batch = await _batch(db, batch_id)
     path = files.preview_path(ctx.settings.data_dir, batch.stored_name)
     items, total = await service.read_preview(path, offset, limit, decision)
+    await audit.record(
+        db,
+        user_id=who.user_id,
+        action="import.preview_viewed",
+        entity="import",
+        entity_id=str(batch_id),
+        details={"offset": offset, "limit": limit, "decision": decision},
+    )
+    await db.commit()
     return PreviewPage(
         items=[PreviewRow.model_validate(i) for i in items],
         total=total,
@@ -186,7 +216,7 @@ async def preview(
 
 
 @router.post("/imports/{batch_id}/run", response_model=ImportOut, status_code=202)
-async def run(db: Db, who: SupervisorP, batch_id: int) -> ImportOut:
+async def run(db: Db, who: SupervisorP, batch_id: RowId) -> ImportOut:
     """Start the import in the background; follow it with GET or `import.progress` events."""
     batch = await _batch(db, batch_id)
     await service.start_batch(db, batch, user_id=who.user_id)
@@ -196,12 +226,12 @@ async def run(db: Db, who: SupervisorP, batch_id: int) -> ImportOut:
     return view
 
 
-async def _rejected(db: Db, ctx: Ctx, who: SupervisorP, batch_id: int, kind: str) -> Response:
+async def _rejected(db: Db, ctx: Ctx, who: SupervisorP, batch_id: RowId, kind: str) -> Response:
     batch = await _batch(db, batch_id)
     if batch.status not in (BatchStatus.DONE, BatchStatus.UNDONE):
         raise service.ImportStateError(f"batch is {batch.status.value}; no report yet")
     path = files.rejected_path(ctx.settings.data_dir, batch.stored_name)
-    content = await service.render_rejected(path, batch.headers, kind)
+    content = await service.render_rejected(path, batch.headers, kind, who.locale)
     await audit.record(
         db,
         user_id=who.user_id,
@@ -221,18 +251,18 @@ async def _rejected(db: Db, ctx: Ctx, who: SupervisorP, batch_id: int, kind: str
 
 
 @router.get("/imports/{batch_id}/rejected.csv")
-async def rejected_csv(db: Db, ctx: Ctx, who: SupervisorP, batch_id: int) -> Response:
+async def rejected_csv(db: Db, ctx: Ctx, who: SupervisorP, batch_id: RowId) -> Response:
     """The rejected rows as they were, with the reason (formulas neutralised)."""
     return await _rejected(db, ctx, who, batch_id, "csv")
 
 
 @router.get("/imports/{batch_id}/rejected.xlsx")
-async def rejected_xlsx(db: Db, ctx: Ctx, who: SupervisorP, batch_id: int) -> Response:
+async def rejected_xlsx(db: Db, ctx: Ctx, who: SupervisorP, batch_id: RowId) -> Response:
     return await _rejected(db, ctx, who, batch_id, "xlsx")
 
 
 @router.post("/imports/{batch_id}/undo", response_model=UndoOut)
-async def undo(db: Db, who: SupervisorP, batch_id: int) -> UndoOut:
+async def undo(db: Db, who: SupervisorP, batch_id: RowId) -> UndoOut:
     """Put the base back as it was before the import (409 if later work would be lost)."""
     batch = await _batch(db, batch_id)
     counts = await service.undo_batch(db, batch, user_id=who.user_id)

@@ -110,6 +110,11 @@ async def _import(console: Console, settings: Settings, args: argparse.Namespace
                 sheet=args.sheet,
                 save_as=args.save_template,
             )
+            if plan is None:  # only the sheet was chosen: preview it with the guessed mapping
+                plan = await service.configure_batch(
+                    session, batch, data_dir=data_dir, limits=limits, mapping=batch.mapping
+                )
+            assert plan is not None
             await session.commit()
             batch_id = batch.id
             _print_preview(console, batch, plan)
@@ -125,7 +130,7 @@ async def _import(console: Console, settings: Settings, args: argparse.Namespace
             await service.start_batch(session, stored, user_id=None)
             await session.commit()
         finished = await _run_with_progress(console, sessionmaker, batch_id, settings)
-        return await _report(console, finished, data_dir)
+        return await _report(console, finished, data_dir, settings.locale)
     finally:
         await engine.dispose()
 
@@ -196,7 +201,7 @@ async def _run_with_progress(
     return finished
 
 
-async def _report(console: Console, batch: ImportBatch, data_dir: Path) -> int:
+async def _report(console: Console, batch: ImportBatch, data_dir: Path, locale: str) -> int:
     if batch.status is not BatchStatus.DONE:
         console.print(f"[red]import failed ({batch.error_code}):[/] {batch.error_message}")
         console.print("nothing was kept: everything written was undone")
@@ -209,7 +214,7 @@ async def _report(console: Console, batch: ImportBatch, data_dir: Path) -> int:
     )
     if counts["reject"]:
         content = await service.render_rejected(
-            files.rejected_path(data_dir, batch.stored_name), batch.headers, "csv"
+            files.rejected_path(data_dir, batch.stored_name), batch.headers, "csv", locale
         )
         path = files.imports_dir(data_dir) / f"import-{batch.id}-rejected.csv"
         await asyncio.to_thread(path.write_bytes, content)

@@ -12,13 +12,13 @@ import json
 import secrets
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
 
 from callcenter.imports.plan import Plan, RowPlan
-
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+from callcenter.spreadsheets import neutralise
 
 
 def imports_dir(data_dir: Path) -> Path:
@@ -43,9 +43,31 @@ def rejected_path(data_dir: Path, stored_name: str) -> Path:
     return imports_dir(data_dir) / f"{stored_name}.rejected.jsonl"
 
 
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+def stored_name_of(file_name: str) -> str | None:
+    """The batch's stored name a file in the imports folder belongs to (``<hex>.<kind>``
+    and what is kept beside it), None for anything else (an upload still arriving)."""
+    stem, dot, rest = file_name.partition(".")
+    kind = rest.split(".", 1)[0]
+    if not dot or len(stem) != 32 or kind not in ("csv", "xlsx"):
+        return None
+    return f"{stem}.{kind}"
+
+
+def kept_files(data_dir: Path) -> dict[str, list[Path]]:
+    """Stored name → the files kept for it."""
+    found: dict[str, list[Path]] = {}
+    for path in imports_dir(data_dir).iterdir():
+        stored = stored_name_of(path.name)
+        if stored is not None and path.is_file():
+            found.setdefault(stored, []).append(path)
+    return found
+
+
+def remove_working_files(data_dir: Path, stored_name: str) -> None:
+    """The upload and its preview: nothing reads them once a batch is done, failed or undone
+    (the rejected rows stay for the report's download)."""
+    for path in (upload_path(data_dir, stored_name), preview_path(data_dir, stored_name)):
+        path.unlink(missing_ok=True)
 
 
 # -- preview --------------------------------------------------------------------------------
@@ -69,10 +91,46 @@ def row_view(row: RowPlan) -> dict[str, Any]:
     }
 
 
-def write_preview(path: Path, plan: Plan) -> None:
+_SHOWN_CELL_CHARS: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCells:
+    """The cells of a rejected row the preview shows: those of the mapped columns."""
+
+    columns: tuple[tuple[str, int], ...]
+    """(header, position) of each mapped column, in the mapping's order."""
+    source: Mapping[int, Sequence[str]]
+    """Line → the row's cells."""
+
+    @classmethod
+    def of(
+        cls,
+        headers: Sequence[str],
+        mapping: Mapping[Any, Sequence[str]],
+        source: Mapping[int, Sequence[str]],
+    ) -> ShownCells:
+        position = {h: i for i, h in enumerate(headers)}
+        mapped = dict.fromkeys(c for cols in mapping.values() for c in cols if c in position)
+        return cls(tuple((h, position[h]) for h in mapped), source)
+
+    def of_line(self, line: int) -> dict[str, str]:
+        cells = self.source.get(line, ())
+        return {
+            header: cells[i][:_SHOWN_CELL_CHARS] if i < len(cells) else ""
+            for header, i in self.columns
+        }
+
+
+def write_preview(path: Path, plan: Plan, shown: ShownCells | None = None) -> None:
+    """Every row's decision; rejected rows also with their cells (`shown`), so the preview
+    shows what was refused."""
     with path.open("w", encoding="utf-8") as f:
         for row in plan.rows:
-            f.write(json.dumps(row_view(row), ensure_ascii=False))
+            view = row_view(row)
+            if shown is not None and row.reason is not None:
+                view["cells"] = shown.of_line(row.line)
+            f.write(json.dumps(view, ensure_ascii=False))
             f.write("\n")
 
 
@@ -118,29 +176,47 @@ def write_rejected(path: Path, plan: Plan, source: Mapping[int, Sequence[str]], 
     return count
 
 
-def _rejected_records(path: Path, headers: Sequence[str]) -> Iterator[list[str]]:
-    yield ["line", *headers, "reason", "message"]
+@dataclass(frozen=True, slots=True)
+class RejectedTexts:
+    """The words of the rejected-rows file in the reader's language."""
+
+    line: str = "line"
+    reason: str = "reason"
+    message: str = "message"
+    sheet: str = "rejected"
+    reasons: Mapping[str, str] | None = None
+    """Reject reason code → its text; None: the codes themselves."""
+
+    def reason_text(self, code: str) -> str:
+        return self.reasons.get(code, code) if self.reasons is not None else code
+
+
+def _rejected_records(
+    path: Path, headers: Sequence[str], texts: RejectedTexts
+) -> Iterator[list[str]]:
+    yield [texts.line, *headers, texts.reason, texts.message]
     if not path.exists():
         return
     with path.open(encoding="utf-8") as f:
         for raw in f:
             item = json.loads(raw)
-            yield [str(item["line"]), *item["cells"], item["reason"], item["message"]]
+            reason = texts.reason_text(item["reason"])
+            yield [str(item["line"]), *item["cells"], reason, item["message"]]
 
 
-def rejected_csv(path: Path, headers: Sequence[str]) -> bytes:
+def rejected_csv(path: Path, headers: Sequence[str], texts: RejectedTexts | None = None) -> bytes:
     """UTF-8 with a BOM and ``;`` (what Excel opens directly in a Russian locale)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    for record in _rejected_records(path, headers):
+    for record in _rejected_records(path, headers, texts or RejectedTexts()):
         writer.writerow([neutralise(c) for c in record])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def rejected_xlsx(path: Path, headers: Sequence[str]) -> bytes:
-    return xlsx_bytes(
-        "rejected", ([neutralise(c) for c in record] for record in _rejected_records(path, headers))
-    )
+def rejected_xlsx(path: Path, headers: Sequence[str], texts: RejectedTexts | None = None) -> bytes:
+    texts = texts or RejectedTexts()
+    records = _rejected_records(path, headers, texts)
+    return xlsx_bytes(texts.sheet[:31], ([neutralise(c) for c in record] for record in records))
 
 
 # -- a minimal .xlsx writer (text cells only) ------------------------------------------------------

@@ -3,18 +3,26 @@ embedded default, a Celery worker when scaled out; the worker needs the same dat
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
+from callcenter.db import utcnow
 from callcenter.imports import service
 from callcenter.imports.models import ImportBatch
 from callcenter.jobs import Job
 from callcenter.realtime.streams import user_topic
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from callcenter.context import AppContext
 
 IMPORT_JOB: Final = "imports.run_batch"
+SWEEP_JOB: Final = "imports.sweep"
 PROGRESS_EVENT: Final = "import.progress"
+RUN_GRACE: Final = timedelta(minutes=2)
+"""Beyond the job's time limit, before a run still marked running counts as lost."""
 
 
 def job_key(batch_id: int) -> str:
@@ -55,3 +63,22 @@ async def run_import_job(ctx: AppContext, job: Job) -> None:
     )
     if batch is not None and uploader is not None:
         await ctx.streams.publish(user_topic(uploader), PROGRESS_EVENT, progress_payload(batch))
+
+
+def sweep_job() -> Job:
+    return Job(SWEEP_JOB, "imports:sweep")
+
+
+async def sweep_imports(ctx: AppContext, job: Job) -> None:
+    """`imports.sweep` (periodic): runs whose process died are undone and marked failed (a run
+    lasts at most the long-job time limit); old files of imports are deleted."""
+    settings = ctx.settings
+    result = await service.sweep(
+        ctx.sessionmaker,
+        settings.data_dir,
+        now=utcnow(),
+        run_limit=timedelta(seconds=settings.jobs_long_time_limit_s) + RUN_GRACE,
+        keep_files=timedelta(days=settings.import_keep_files_days),
+    )
+    if result.lost_runs:
+        log.warning("imports given up (their run died) and undone: %s", result.lost_runs)

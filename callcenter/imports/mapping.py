@@ -250,8 +250,50 @@ def find_header(rows: Iterable[SourceRow]) -> tuple[int, list[SourceRow]]:
     return 0, seen
 
 
+_SAMPLE_SCAN_ROWS: Final = 1000
+_SAMPLE_CHARS: Final = 100
+
+
+def column_samples(
+    headers: Sequence[str], rows: Iterable[SourceRow], per_column: int = 3
+) -> dict[str, list[str]]:
+    """The first `per_column` non-empty values of each column (header → values), from at
+    most the first 1,000 data rows: what the person mapping the columns looks at."""
+    samples: dict[str, list[str]] = {h: [] for h in headers}
+    wanting = len(headers)
+    for scanned, row in enumerate(rows):
+        if scanned >= _SAMPLE_SCAN_ROWS or not wanting:
+            break
+        for header, cell in zip(headers, row.cells, strict=False):
+            values = samples[header]
+            if len(values) < per_column and (value := " ".join(cell.split())[:_SAMPLE_CHARS]):
+                values.append(value)
+                wanting -= len(values) == per_column
+    return samples
+
+
+class MappingErrorCode(StrEnum):
+    """Why a mapping is refused (the API sends it as ``reason`` beside ``bad_mapping``)."""
+
+    UNKNOWN_FIELD = "unknown_field"
+    NO_SUCH_COLUMN = "no_such_column"
+    ONE_COLUMN_ONLY = "one_column_only"
+    NO_NAME_COLUMN = "no_name_column"
+    BAD_SYNTAX = "bad_syntax"
+
+
 class MappingError(ValueError):
     """The mapping names unknown fields or columns, or nothing to import."""
+
+    def __init__(
+        self, code: MappingErrorCode, message: str, *, field: str = "", column: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        """The field the error is about, if any (as given)."""
+        self.column = column
+        """The column the error is about, if any (as given)."""
 
 
 def parse_mapping(
@@ -264,20 +306,31 @@ def parse_mapping(
         try:
             target = Field(name)
         except ValueError:
-            raise MappingError(f"unknown field {name!r}") from None
+            raise MappingError(
+                MappingErrorCode.UNKNOWN_FIELD, f"unknown field {name!r}", field=name
+            ) from None
         listed = [columns] if isinstance(columns, str) else list(columns)
         listed = [c for c in listed if c]
         if not listed:
             continue
         missing = [c for c in listed if headers is not None and c not in headers]
         if missing:
-            raise MappingError(f"no column named {missing[0]!r}")
+            raise MappingError(
+                MappingErrorCode.NO_SUCH_COLUMN,
+                f"no column named {missing[0]!r}",
+                field=name,
+                column=missing[0],
+            )
         if len(listed) > 1 and target not in MULTI_COLUMN_FIELDS:
-            raise MappingError(f"{name} takes one column")
+            raise MappingError(
+                MappingErrorCode.ONE_COLUMN_ONLY, f"{name} takes one column", field=name
+            )
         mapping[target] = listed
     person_name = {Field.FULL_NAME, Field.LAST_NAME, Field.FIRST_NAME} & mapping.keys()
     if not person_name and Field.ORG_NAME not in mapping and Field.INN not in mapping:
-        raise MappingError("map a name column (a person's or an organisation's)")
+        raise MappingError(
+            MappingErrorCode.NO_NAME_COLUMN, "map a name column (a person's or an organisation's)"
+        )
     return mapping
 
 
@@ -293,6 +346,6 @@ def parse_cli_mapping(text: str) -> dict[str, list[str]]:
             continue
         name, sep, column = part.partition("=")
         if not sep:
-            raise MappingError(f"expected field=column, got {part!r}")
+            raise MappingError(MappingErrorCode.BAD_SYNTAX, f"expected field=column, got {part!r}")
         out.setdefault(name.strip(), []).append(column.strip())
     return out

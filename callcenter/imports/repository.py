@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     ColumnElement,
+    Integer,
+    String,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     not_,
     or_,
     select,
@@ -25,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.models import AuditEntry
 from callcenter.clients.models import Client, Organization, Phone
-from callcenter.db import Base
+from callcenter.db import Base, utcnow
 from callcenter.imports.models import (
     BatchStatus,
     ChangeAction,
@@ -37,8 +43,9 @@ from callcenter.imports.normalize import NormalRow
 from callcenter.imports.plan import BaseClient, BaseIndex, BaseOrganization
 
 T = TypeVar("T")
-IN_CHUNK = 1000
-"""Values per IN (...) list: well under SQLite's and asyncpg's bound-parameter limits."""
+IN_CHUNK = 10_000
+"""Values per IN (...) list: under SQLite's (32,766 since 3.32) and asyncpg's (32,767)
+bound-parameter limits, and few round trips for a file's 100,000 keys."""
 
 
 def table_of(model: type[Base]) -> Table:
@@ -75,6 +82,21 @@ async def list_templates(session: AsyncSession) -> Sequence[ImportTemplate]:
 # -- the base, for the keys of one file -------------------------------------------------------
 
 
+def one_of(session: AsyncSession, column: Column[Any] | Any, values: Iterable[Any]) -> Any:
+    """`column` is one of `values`, as ONE bound parameter whatever their number.
+
+    PostgreSQL: ``= ANY(array)``; SQLite: ``IN (SELECT value FROM json_each(json))``. An
+    expanding ``IN (...)`` would render and bind one parameter per value (most of the CPU of
+    looking up a 100,000-row file's keys) and needs chunks under the drivers' limits.
+    """
+    items = sorted(set(values))
+    if session.get_bind().dialect.name == "postgresql":
+        element = Integer() if items and isinstance(items[0], int) else String()
+        return column == any_(bindparam(None, items, type_=ARRAY(element)))
+    each = func.json_each(bindparam(None, json.dumps(items, ensure_ascii=False)))
+    return column.in_(select(literal_column("value")).select_from(each))
+
+
 async def load_index(session: AsyncSession, rows: Sequence[NormalRow]) -> BaseIndex:
     """Owners of the file's numbers, e-mails, INNs and organisation names, and their cards."""
     e164s: set[str] = set()
@@ -97,10 +119,10 @@ async def load_index(session: AsyncSession, rows: Sequence[NormalRow]) -> BaseIn
     index = BaseIndex()
     client_ids: set[int] = set()
     org_ids: set[int] = set()
-    for part in chunks(sorted(e164s)):
+    if e164s:
         phones = select(
             Phone.e164, Phone.extension, Phone.shared, Phone.client_id, Phone.organization_id
-        ).where(Phone.e164.in_(part))
+        ).where(one_of(session, Phone.e164, e164s))
         for e164, extension, shared, client_id, org_id in await session.execute(phones):
             key = (e164, extension)
             if client_id is not None:
@@ -111,9 +133,9 @@ async def load_index(session: AsyncSession, rows: Sequence[NormalRow]) -> BaseIn
                 org_ids.add(org_id)
             if shared:
                 index.shared_keys.add(key)
-    for email_part in chunks(sorted(emails)):
+    if emails:
         # Exact matches use the index; the file's own spelling and lower case are both tried.
-        by_email = select(Client.id, Client.email).where(Client.email.in_(email_part))
+        by_email = select(Client.id, Client.email).where(one_of(session, Client.email, emails))
         for client_id, email in await session.execute(by_email):
             if email is None:
                 continue
@@ -121,8 +143,10 @@ async def load_index(session: AsyncSession, rows: Sequence[NormalRow]) -> BaseIn
             if client_id not in ids:
                 ids.append(client_id)
             client_ids.add(client_id)
-    for inn_part in chunks(sorted(inns)):
-        by_inn = select(Organization.id, Organization.inn).where(Organization.inn.in_(inn_part))
+    if inns:
+        by_inn = select(Organization.id, Organization.inn).where(
+            one_of(session, Organization.inn, inns)
+        )
         for org_id, inn in await session.execute(by_inn):
             if inn is not None:
                 index.org_by_inn[inn] = org_id
@@ -136,42 +160,36 @@ async def load_index(session: AsyncSession, rows: Sequence[NormalRow]) -> BaseIn
                 index.orgs_by_name_key.setdefault(name_key, []).append(org_id)
                 org_ids.add(org_id)
 
-    await _load_clients(session, index, client_ids)
+    if client_ids:
+        await _load_clients(session, index, Client.id, client_ids)
     org_ids.update(c.organization_id for c in index.clients.values() if c.organization_id)
-    await _load_organizations(session, index, org_ids)
-    for org_part in chunks(sorted(index.organizations)):
-        contacts = select(Client).where(Client.organization_id.in_(org_part))
-        for client in await session.scalars(contacts):
-            index.clients.setdefault(client.id, _base_client(client))
-            assert client.organization_id is not None
-            index.contacts.setdefault(client.organization_id, []).append((client.id, client.name))
+    if org_ids:
+        query = select(
+            Organization.id, Organization.name, Organization.inn, Organization.email,
+            Organization.notes,
+        ).where(one_of(session, Organization.id, org_ids))  # fmt: skip
+        for org_id, name, inn, email, notes in await session.execute(query):
+            index.organizations[org_id] = BaseOrganization(org_id, name, inn, email, notes)
+    if index.organizations:
+        await _load_clients(session, index, Client.organization_id, index.organizations)
+        for client in index.clients.values():
+            if client.organization_id in index.organizations:
+                contacts = index.contacts.setdefault(client.organization_id, [])
+                contacts.append((client.id, client.name))
     return index
 
 
-def _base_client(client: Client) -> BaseClient:
-    return BaseClient(
-        id=client.id,
-        name=client.name,
-        position=client.position,
-        email=client.email,
-        organization_id=client.organization_id,
-        notes=client.notes,
-    )
-
-
-async def _load_clients(session: AsyncSession, index: BaseIndex, ids: set[int]) -> None:
-    for part in chunks(sorted(ids)):
-        for client in await session.scalars(select(Client).where(Client.id.in_(part))):
-            index.clients[client.id] = _base_client(client)
-
-
-async def _load_organizations(session: AsyncSession, index: BaseIndex, ids: set[int]) -> None:
-    for part in chunks(sorted(ids)):
-        query = select(Organization).where(Organization.id.in_(part))
-        for org in await session.scalars(query):
-            index.organizations[org.id] = BaseOrganization(
-                id=org.id, name=org.name, inn=org.inn, email=org.email, notes=org.notes
-            )
+async def _load_clients(
+    session: AsyncSession, index: BaseIndex, column: Any, values: Iterable[int]
+) -> None:
+    query = select(
+        Client.id, Client.name, Client.position, Client.email, Client.organization_id,
+        Client.notes,
+    ).where(one_of(session, column, values))  # fmt: skip
+    for client_id, name, position, email, org_id, notes in await session.execute(query):
+        index.clients.setdefault(
+            client_id, BaseClient(client_id, name, position, email, org_id, notes)
+        )
 
 
 # -- set-based writes ---------------------------------------------------------------------------
@@ -221,7 +239,8 @@ def _process_column(values: Sequence[Any], process: Callable[[Any], Any]) -> lis
     done: dict[Any, Any] = {}
     out = []
     for value in values:
-        key = (type(value), value) if isinstance(value, Hashable) else id(value)
+        kind = type(value)
+        key = id(value) if kind is dict or kind is list else (kind, value)
         if key not in done:
             done[key] = process(value)
         out.append(done[key])
@@ -320,15 +339,52 @@ async def claim(session: AsyncSession, batch_id: int) -> bool:
     result = await session.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch_id, ImportBatch.status == BatchStatus.QUEUED)
-        .values(status=BatchStatus.RUNNING)
+        .values(status=BatchStatus.RUNNING, started_at=utcnow())
     )
-    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-async def set_progress(session: AsyncSession, batch_id: int, done: int) -> None:
-    await session.execute(
-        update(ImportBatch).where(ImportBatch.id == batch_id).values(progress_done=done)
+async def stale_runs(session: AsyncSession, started_before: datetime) -> Sequence[int]:
+    """Ids of batches still `running` that were claimed before `started_before`."""
+    query = select(ImportBatch.id).where(
+        ImportBatch.status == BatchStatus.RUNNING, ImportBatch.started_at < started_before
     )
+    return (await session.scalars(query)).all()
+
+
+async def give_up_run(
+    session: AsyncSession, batch_id: int, started_before: datetime, code: str, message: str
+) -> bool:
+    """running → failed, atomically, if the run is still running and that old; whether it was."""
+    result = await session.execute(
+        update(ImportBatch)
+        .where(
+            ImportBatch.id == batch_id,
+            ImportBatch.status == BatchStatus.RUNNING,
+            ImportBatch.started_at < started_before,
+        )
+        .values(
+            status=BatchStatus.FAILED, error_code=code, error_message=message, finished_at=utcnow()
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def batches_by_stored_name(
+    session: AsyncSession, names: Iterable[str]
+) -> Sequence[ImportBatch]:
+    query = select(ImportBatch).where(ImportBatch.stored_name.in_(list(names)))
+    return (await session.scalars(query)).all()
+
+
+async def set_progress(session: AsyncSession, batch_id: int, done: int) -> bool:
+    """Progress of a running batch; False if it is no longer running (given up by a sweep)."""
+    result = await session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch_id, ImportBatch.status == BatchStatus.RUNNING)
+        .values(progress_done=done)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 # -- undo ---------------------------------------------------------------------------------------
@@ -425,7 +481,7 @@ async def delete_created(
 ) -> int:
     t = table_of(table)
     result = await session.execute(delete(t).where(t.c.id.in_(created_ids(batch_id, entity))))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def parse_stored(column: str, value: Any) -> Any:

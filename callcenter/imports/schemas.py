@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from callcenter.imports.mapping import Field as ImportField
 
@@ -30,6 +30,14 @@ class ImportOut(BaseModel):
     area_code: str
     counts: dict[str, int]
     report: dict[str, Any]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def samples(self) -> dict[str, list[str]]:
+        """Header → its first (up to 3) non-empty values, for the mapping step."""
+        found = self.report.get("samples")
+        return found if isinstance(found, dict) else {}
+
     progress_done: int
     progress_total: int
     error_code: str | None
@@ -67,6 +75,8 @@ class PreviewRow(BaseModel):
     name: str | None
     organization_id: int | None
     organization: str | None
+    cells: dict[str, str] | None = None
+    """A rejected row's cells of the mapped columns (header → value)."""
 
 
 class PreviewPage(BaseModel):
@@ -75,6 +85,11 @@ class PreviewPage(BaseModel):
     offset: int
     limit: int
     counts: dict[str, int]
+
+
+class LimitsOut(BaseModel):
+    max_upload_bytes: int
+    max_rows: int
 
 
 class UndoOut(BaseModel):

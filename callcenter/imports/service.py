@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hashlib
+import itertools
+import json
 import shutil
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,11 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter import audit
 from callcenter.clients.models import Client, Organization, Phone
+from callcenter.config import Settings
 from callcenter.db import Base, utcnow
 from callcenter.imports import files, repository
 from callcenter.imports.mapping import (
     ColumnMapping,
     Field,
+    column_samples,
     find_header,
     guess_mapping,
     mapping_to_json,
@@ -83,9 +88,11 @@ class FileInfo:
     sheet: str | None
     headers: list[str]
     mapping: ColumnMapping
+    samples: dict[str, list[str]]
+    """Header → its first non-empty values."""
 
 
-def limits_from(settings: Any) -> Limits:
+def limits_from(settings: Settings) -> Limits:
     return Limits(
         max_bytes=settings.import_max_upload_bytes,
         max_unzipped_bytes=settings.import_max_unzipped_bytes,
@@ -108,27 +115,37 @@ def inspect_file(
     and guess the mapping. Raises FileRejected. Blocking: run it in a thread."""
     opened = open_file(path, declared_name, limits)
     if opened.kind == "csv":
-        headers = _headers(path, "csv", (), None, limits)
-        return FileInfo("csv", (), None, headers, guess_mapping(headers))
+        headers, samples = head_of(path, "csv", (), None, limits)
+        return FileInfo("csv", (), None, headers, guess_mapping(headers), samples)
     if sheet is not None and sheet not in opened.sheets:
         raise FileRejected(FileErrorCode.NO_SUCH_SHEET, f"no sheet named {sheet!r}")
     for name in [sheet] if sheet is not None else opened.sheets:
-        header_at, seen = find_header(_rows(path, "xlsx", opened.sheets, name, limits))
-        if seen:
-            headers = unique_headers(seen[header_at].cells)
-            return FileInfo("xlsx", opened.sheets, name, headers, guess_mapping(headers))
+        head = _head(_rows(path, "xlsx", opened.sheets, name, limits))
+        if head is not None:
+            headers, samples = head
+            return FileInfo("xlsx", opened.sheets, name, headers, guess_mapping(headers), samples)
     raise FileRejected(
         FileErrorCode.EMPTY_FILE, "the sheet is empty" if sheet else "every sheet is empty"
     )
 
 
-def _headers(
-    path: Path, kind: FileKind, sheets: Sequence[str], sheet: str | None, limits: Limits
-) -> list[str]:
-    header_at, seen = find_header(_rows(path, kind, sheets, sheet, limits))
+def _head(rows: Iterator[SourceRow]) -> tuple[list[str], dict[str, list[str]]] | None:
+    """The headers and the first values of each column; None for a sheet without rows."""
+    header_at, seen = find_header(rows)
     if not seen:
+        return None
+    headers = unique_headers(seen[header_at].cells)
+    return headers, column_samples(headers, itertools.chain(seen[header_at + 1 :], rows))
+
+
+def head_of(
+    path: Path, kind: FileKind, sheets: Sequence[str], sheet: str | None, limits: Limits
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The headers of a sheet (or of a CSV file) and the first values of each column."""
+    head = _head(_rows(path, kind, sheets, sheet, limits))
+    if head is None:
         raise FileRejected(FileErrorCode.EMPTY_FILE, "no rows")
-    return unique_headers(seen[header_at].cells)
+    return head
 
 
 @dataclass(slots=True)
@@ -157,6 +174,24 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """The objects alive now (the rows and plan of an import, ~10^6) are left out of garbage
+    collection until the block ends: the collector keeps running for everything made
+    meanwhile, without walking them again at every full collection (that was a third of a
+    run: loading the base index and the write loop allocate enough to trigger many).
+
+    Nested blocks freeze what is new and leave the unfreezing to the outermost one.
+    """
+    outermost = gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if outermost:
+            gc.unfreeze()
 
 
 def plan_paused(results: Sequence[RowResult], index: BaseIndex) -> Plan:
@@ -213,12 +248,34 @@ def _prepare(
 
 async def make_plan(session: AsyncSession, prepared: Prepared) -> Plan:
     """Decisions for every row against the base as it is now."""
-    index = await repository.load_index(session, prepared.normal_rows)
-    return await asyncio.to_thread(plan_paused, prepared.results, index)
+    with _gc_frozen():
+        index = await repository.load_index(session, prepared.normal_rows)
+        return await asyncio.to_thread(plan_paused, prepared.results, index)
+
+
+def _kept_report(batch: ImportBatch) -> dict[str, Any]:
+    """What the report keeps from the upload through every later step: the column samples."""
+    return {"samples": batch.report["samples"]} if "samples" in batch.report else {}
 
 
 def mapping_of(batch: ImportBatch) -> ColumnMapping:
     return {Field(k): list(v) for k, v in batch.mapping.items()}
+
+
+async def prepare_batch(batch: ImportBatch, data_dir: Path, limits: Limits) -> Prepared:
+    """`prepare` for a stored batch, in a worker thread."""
+    kind: FileKind = "xlsx" if batch.file_kind == "xlsx" else "csv"
+    return await asyncio.to_thread(
+        prepare,
+        files.upload_path(data_dir, batch.stored_name),
+        kind,
+        batch.sheets,
+        batch.sheet,
+        mapping_of(batch),
+        batch.region,
+        batch.area_code,
+        limits,
+    )
 
 
 async def preview_batch(
@@ -227,23 +284,14 @@ async def preview_batch(
     """Plan the batch as it would run now, keep the per-row preview, and the counts."""
     if batch.status not in (BatchStatus.UPLOADED, BatchStatus.PREVIEWED):
         raise ImportStateError(f"batch is {batch.status.value}")
-    prepared = await asyncio.to_thread(
-        prepare,
-        files.upload_path(data_dir, batch.stored_name),
-        batch.file_kind,  # type: ignore[arg-type]
-        batch.sheets,
-        batch.sheet,
-        mapping_of(batch),
-        batch.region,
-        batch.area_code,
-        limits,
-    )
+    prepared = await prepare_batch(batch, data_dir, limits)
     plan = await make_plan(session, prepared)
+    shown = files.ShownCells.of(prepared.headers, mapping_of(batch), prepared.source)
     await asyncio.to_thread(
-        files.write_preview, files.preview_path(data_dir, batch.stored_name), plan
+        files.write_preview, files.preview_path(data_dir, batch.stored_name), plan, shown
     )
     batch.counts = plan.counts()
-    batch.report = {"rejects": dict(plan.rejects())}
+    batch.report = {**_kept_report(batch), "rejects": dict(plan.rejects())}
     batch.status = BatchStatus.PREVIEWED
     batch.previewed_at = utcnow()
     return plan
@@ -313,9 +361,11 @@ class _Applier:
         for part in repository.chunks(items, CHUNK):
             async with self.sessionmaker() as session:
                 # Written first: the transaction then holds SQLite's write lock (ids).
-                await repository.set_progress(
+                running = await repository.set_progress(
                     session, self.batch_id, self.result.written + len(part)
                 )
+                if not running:
+                    raise ImportStateError("the run was given up while it wrote")
                 await write(session, part)
                 await session.commit()
             self.result.written += len(part)
@@ -449,7 +499,8 @@ def _work(plan: Plan) -> tuple[list[Card], list[Card], list[Card], list[Card], l
 
 
 def work_units(plan: Plan) -> int:
-    return sum(len(part) for part in _work(plan))
+    with _gc_frozen():
+        return sum(len(part) for part in _work(plan))
 
 
 async def apply_plan(
@@ -463,14 +514,16 @@ async def apply_plan(
 ) -> ApplyResult:
     """Write the plan in chunked transactions, recording in import_changes every card made
     and every row changed; new rows carry `written_at` (the batch's start) as their time."""
-    new_orgs, changed_orgs, new_clients, changed_clients, phones = _work(plan)
-    total = work_units(plan)
-    applier = _Applier(sessionmaker, batch_id, user_id, on_progress, total, written_at)
-    await applier._chunked(new_orgs, applier.insert_organizations)
-    await applier._chunked(changed_orgs, applier.update_organizations)
-    await applier._chunked(new_clients, applier.insert_clients)
-    await applier._chunked(changed_clients, applier.update_clients)
-    await applier._chunked(phones, applier.insert_phones)
+    with _gc_frozen():
+        new_orgs, changed_orgs, new_clients, changed_clients, phones = _work(plan)
+        total = sum(len(part) for part in (new_orgs, changed_orgs, new_clients, phones))
+        total += len(changed_clients)
+        applier = _Applier(sessionmaker, batch_id, user_id, on_progress, total, written_at)
+        await applier._chunked(new_orgs, applier.insert_organizations)
+        await applier._chunked(changed_orgs, applier.update_organizations)
+        await applier._chunked(new_clients, applier.insert_clients)
+        await applier._chunked(changed_clients, applier.update_clients)
+        await applier._chunked(phones, applier.insert_phones)
     for card in plan.cards:
         if card.existing_id is not None:
             applier.result.ids[card.ref] = card.existing_id
@@ -514,10 +567,25 @@ async def run_batch(
     if not await claim_batch(sessionmaker, batch_id):
         return None
     try:
-        return await _run_claimed(sessionmaker, batch_id, data_dir, limits, user_id, on_progress)
+        with _gc_frozen():  # the steps below freeze what they keep alive for the whole run
+            return await _run_claimed(
+                sessionmaker, batch_id, data_dir, limits, user_id, on_progress
+            )
     except BaseException as exc:
         await asyncio.shield(_fail(sessionmaker, batch_id, "write_failed", _short(exc), undo=True))
         raise
+    finally:
+        await asyncio.shield(_remove_working_files(sessionmaker, batch_id, data_dir))
+
+
+async def _remove_working_files(
+    sessionmaker: async_sessionmaker[AsyncSession], batch_id: int, data_dir: Path
+) -> None:
+    """The upload and preview of a batch whose run is over (done or failed)."""
+    async with sessionmaker() as session:
+        batch = await repository.get_batch(session, batch_id)
+    if batch is not None and batch.status in (BatchStatus.DONE, BatchStatus.FAILED):
+        await asyncio.to_thread(files.remove_working_files, data_dir, batch.stored_name)
 
 
 async def _run_claimed(
@@ -530,23 +598,18 @@ async def _run_claimed(
 ) -> ImportBatch:
     async with sessionmaker() as session:
         batch = await repository.get_batch(session, batch_id)
-        assert batch is not None
-        stored = batch.stored_name
-        try:
-            prepared = await asyncio.to_thread(
-                prepare,
-                files.upload_path(data_dir, stored),
-                batch.file_kind,  # type: ignore[arg-type]
-                batch.sheets,
-                batch.sheet,
-                mapping_of(batch),
-                batch.region,
-                batch.area_code,
-                limits,
-            )
+    assert batch is not None
+    stored = batch.stored_name
+    try:
+        prepared = await prepare_batch(batch, data_dir, limits)
+        async with sessionmaker() as session:
             plan = await make_plan(session, prepared)
-        except FileRejected as exc:
-            return await _fail(sessionmaker, batch_id, exc.code.value, exc.message, undo=False)
+    except FileRejected as exc:
+        return await _fail(sessionmaker, batch_id, exc.code.value, exc.message, undo=False)
+    gc.freeze()  # the plan: kept to the end of the run (unfrozen by run_batch's block)
+    async with sessionmaker() as session:
+        batch = await repository.get_batch(session, batch_id)
+        assert batch is not None
         batch.progress_total = work_units(plan)
         batch.progress_done = 0
         batch.counts = plan.counts()
@@ -573,9 +636,12 @@ async def _run_claimed(
     async with sessionmaker() as session:
         batch = await repository.get_batch(session, batch_id)
         assert batch is not None
+        if batch.status is not BatchStatus.RUNNING:  # given up meanwhile: undo, not done
+            raise ImportStateError("the run was given up while it wrote")
         batch.status = BatchStatus.DONE
         batch.finished_at = utcnow()
         batch.report = {
+            **_kept_report(batch),
             "rejects": dict(plan.rejects()),
             "rejected_rows": rejected,
             "suggestions": _suggestions_report(plan, result.ids),
@@ -624,6 +690,109 @@ async def _fail(
         )
         await session.commit()
         return batch
+
+
+# -- runs that died, files kept too long ------------------------------------------------------
+
+RUN_LOST: Final = "run_lost"
+"""Error code of a run whose process died (it was given up and undone by the sweep)."""
+EXPIRED: Final = "expired"
+"""Error code of a batch never run within the retention time (its file was deleted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    lost_runs: list[int]
+    expired: list[int]
+    files_removed: int
+
+
+async def sweep(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    data_dir: Path,
+    *,
+    now: datetime,
+    run_limit: timedelta,
+    keep_files: timedelta,
+) -> SweepResult:
+    """Give up runs still `running` longer than any run may last (their process died):
+    undo what they wrote and mark them failed. Delete the files of batches finished more
+    than `keep_files` ago, and of batches never run that long after their upload (failed,
+    `expired`)."""
+    lost = await _give_up_lost_runs(sessionmaker, data_dir, now - run_limit)
+    expired, removed = await _remove_old_files(sessionmaker, data_dir, now - keep_files)
+    return SweepResult(lost, expired, removed)
+
+
+async def _give_up_lost_runs(
+    sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path, started_before: datetime
+) -> list[int]:
+    async with sessionmaker() as session:
+        candidates = await repository.stale_runs(session, started_before)
+    lost = []
+    for batch_id in candidates:
+        async with sessionmaker() as session:
+            message = "the run stopped without finishing (its process ended); nothing was kept"
+            if not await repository.give_up_run(
+                session, batch_id, started_before, RUN_LOST, message
+            ):
+                await session.rollback()
+                continue
+            await _undo_changes(session, batch_id)
+            await audit.record(
+                session,
+                user_id=None,
+                action="import.failed",
+                entity="import",
+                entity_id=str(batch_id),
+                details={"code": RUN_LOST},
+            )
+            await session.commit()
+        lost.append(batch_id)
+        await _remove_working_files(sessionmaker, batch_id, data_dir)
+    return lost
+
+
+_FINISHED: Final = (BatchStatus.DONE, BatchStatus.FAILED, BatchStatus.UNDONE)
+_NOT_RUN: Final = (BatchStatus.UPLOADED, BatchStatus.PREVIEWED)
+
+
+async def _remove_old_files(
+    sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path, before: datetime
+) -> tuple[list[int], int]:
+    kept = await asyncio.to_thread(files.kept_files, data_dir)
+    if not kept:
+        return [], 0
+    expired: list[int] = []
+    going: list[Path] = []
+    async with sessionmaker() as session:
+        batches = {b.stored_name: b for b in await repository.batches_by_stored_name(session, kept)}
+        for stored, paths in kept.items():
+            batch = batches.get(stored)
+            if batch is None:  # its batch was never committed: go once it is old too
+                going += [p for p in paths if _modified_at(p) < before]
+                continue
+            ended = batch.undone_at or batch.finished_at
+            if batch.status in _FINISHED and ended is not None and ended < before:
+                going += paths
+            elif batch.status in _NOT_RUN and batch.created_at < before:
+                batch.status = BatchStatus.FAILED
+                batch.error_code = EXPIRED
+                batch.error_message = "not imported within the time its file is kept"
+                batch.finished_at = utcnow()
+                expired.append(batch.id)
+                going += paths
+        await session.commit()
+    for path in going:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    return expired, len(going)
+
+
+def _modified_at(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    except FileNotFoundError:  # gone meanwhile
+        return utcnow()
 
 
 # -- undo ---------------------------------------------------------------------------------------
@@ -749,7 +918,7 @@ async def create_batch(
         region=region,
         area_code=area_code,
         counts={},
-        report={},
+        report={"samples": info.samples},
     )
     session.add(batch)
     await session.flush()
@@ -777,9 +946,11 @@ async def configure_batch(
     sheet: str | None = None,
     save_as: str | None = None,
     user_id: int | None = None,
-) -> Plan:
+) -> Plan | None:
     """Choose the sheet, mapping (given, or a saved template), region and area code, then
-    preview. Raises MappingError, ValueError (bad region/area), FileRejected, LookupError."""
+    preview. A new sheet without a mapping or template only has its columns read and the
+    mapping guessed (None: no preview). Raises MappingError, ValueError (bad region/area),
+    FileRejected, LookupError."""
     if batch.status not in (BatchStatus.UPLOADED, BatchStatus.PREVIEWED):
         raise ImportStateError(f"batch is {batch.status.value}")
     if region is not None or area_code is not None:
@@ -790,10 +961,22 @@ async def configure_batch(
         if batch.file_kind != "xlsx" or sheet not in batch.sheets:
             raise FileRejected(FileErrorCode.NO_SUCH_SHEET, f"no sheet named {sheet!r}")
         path = files.upload_path(data_dir, batch.stored_name)
-        batch.headers = await asyncio.to_thread(_headers, path, "xlsx", batch.sheets, sheet, limits)
+        batch.headers, samples = await asyncio.to_thread(
+            head_of, path, "xlsx", batch.sheets, sheet, limits
+        )
         batch.sheet = sheet
+        batch.report = {"samples": samples}
         if mapping is None and template is None:
+            # Only the sheet changed: its columns are read and guessed, nothing is checked
+            # yet (the guess may lack a name column; the person maps it by hand).
             batch.mapping = mapping_to_json(guess_mapping(batch.headers))
+            batch.counts = {}
+            batch.status = BatchStatus.UPLOADED
+            batch.previewed_at = None
+            await asyncio.to_thread(
+                files.preview_path(data_dir, batch.stored_name).unlink, missing_ok=True
+            )
+            return None
     if template is not None:
         saved = await repository.template_by_name(session, template)
         if saved is None:
@@ -820,7 +1003,11 @@ async def save_template(
 
 
 async def start_batch(session: AsyncSession, batch: ImportBatch, *, user_id: int | None) -> None:
-    """Queue a previewed batch (the caller commits, which sends the run job)."""
+    """Queue a previewed batch (the caller commits, which sends the run job). A batch still
+    queued may be started again: if its job was lost, the new one runs it; if not, only one
+    of them claims it."""
+    if batch.status is BatchStatus.QUEUED:
+        return
     if batch.status is not BatchStatus.PREVIEWED:
         raise ImportStateError(f"batch is {batch.status.value}; preview it first")
     batch.status = BatchStatus.QUEUED
@@ -845,6 +1032,28 @@ async def read_preview(
     return await asyncio.to_thread(files.read_preview, path, offset, limit, decision)
 
 
-async def render_rejected(path: Path, headers: Sequence[str], kind: str) -> bytes:
+LOCALES: Final = ("ru", "en")
+
+
+@functools.cache
+def rejected_texts(locale: str) -> files.RejectedTexts:
+    """The rejected-rows file's words in `locale` (ru or en; others get ru), from the import
+    page's catalogue, so the file and the page say the same."""
+    from callcenter.main import UI_DIR
+
+    chosen = locale if locale in LOCALES else LOCALES[0]
+    path = UI_DIR / "i18n" / "imports" / f"{chosen}.json"
+    catalogue: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    prefix = "imports.reason."
+    return files.RejectedTexts(
+        line=catalogue["imports.rejected.line"],
+        reason=catalogue["imports.rejected.reason"],
+        message=catalogue["imports.rejected.message"],
+        sheet=catalogue["imports.rejected.sheet"],
+        reasons={k.removeprefix(prefix): v for k, v in catalogue.items() if k.startswith(prefix)},
+    )
+
+
+async def render_rejected(path: Path, headers: Sequence[str], kind: str, locale: str) -> bytes:
     render = files.rejected_csv if kind == "csv" else files.rejected_xlsx
-    return await asyncio.to_thread(render, path, headers)
+    return await asyncio.to_thread(render, path, headers, rejected_texts(locale))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from callcenter.auth.deps import AdminP
 from callcenter.db import utcnow
 from callcenter.deps import Db
+from callcenter.ids import RowId
 from callcenter.jobs import repository, service
 from callcenter.pagination import Page, PageParams, page_params
 
@@ -51,7 +52,7 @@ async def list_dead_letters(
 
 
 @router.post("/{dead_letter_id}/requeue", response_model=DeadLetterOut)
-async def requeue_dead_letter(db: Db, who: AdminP, dead_letter_id: int) -> DeadLetterOut:
+async def requeue_dead_letter(db: Db, who: AdminP, dead_letter_id: RowId) -> DeadLetterOut:
     """Send the job again (after this commit); the letter stays, marked requeued."""
     try:
         letter = await service.requeue(db, dead_letter_id, user_id=who.user_id, now=utcnow())

@@ -8,8 +8,11 @@ and then sends each changed queue's whole view to supervisors as `queues.updated
 every `queues_publish_interval_s` per queue (a change inside the interval is sent at its
 end, so the last state is never lost).
 
-Boards are kept through `BoardStore`: in memory here (the embedded default); a shared store
-(Redis) can take its place when the API and the adapter run apart.
+Boards are kept through `BoardStore`, in this process. When the API and the adapters run
+apart (`redis_url`), the process that follows a PBX (it gets its events) also writes each
+queue view it sends to `SharedViews` (Redis), and every other process shows those views
+instead of its own board of that PBX, which gets no events. A change of a queue's settings
+is announced there too, so the process following the PBX sends the new view at once.
 """
 
 from __future__ import annotations
@@ -49,6 +52,28 @@ class BoardStore(Protocol):
     async def put(self, board: LiveBoard) -> None: ...
 
     async def all(self) -> list[LiveBoard]: ...
+
+
+class SharedViews(Protocol):
+    """The queue views of the PBXs followed by other processes (see the module docstring)."""
+
+    async def put(self, view: QueueView) -> None: ...
+
+    async def remove(self, pbx: str, queue: str) -> None: ...
+
+    async def all(self, now: datetime) -> list[QueueView]:
+        """Every shared view, its waits counted at `now`."""
+        ...
+
+    async def announce_targets(self, queue: str) -> None:
+        """Tell the processes following PBXs that `queue`'s settings changed (committed)."""
+        ...
+
+    def listen_targets(self, changed: Callable[[str], Awaitable[None]]) -> None:
+        """Call `changed(queue)` for each announcement from now on."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class MemoryBoardStore:
@@ -128,6 +153,7 @@ class LiveQueues:
         settings: Settings,
         *,
         store: BoardStore | None = None,
+        shared: SharedViews | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         remember_ids: int = 20_000,
         max_backoff_s: float = 5.0,
@@ -141,6 +167,9 @@ class LiveQueues:
             short_abandon_s=settings.short_abandon_s,
         )
         self._store = store or MemoryBoardStore()
+        self._shared = shared
+        self._fed: set[str] = set()
+        """The PBXs whose events this process gets (whose boards it follows)."""
         self._clock = clock
         self._lock = asyncio.Lock()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -169,6 +198,9 @@ class LiveQueues:
             for event in fresh:
                 self._remember(event)
             self.events += len(fresh)
+            if self._shared is not None and not self._fed:
+                self._shared.listen_targets(self._targets_announced)
+            self._fed.update(e.pbx for e in events)
             touched.update(await self._refresh_if_due())
         for key in sorted(touched):
             self._publisher.touch(key)
@@ -273,16 +305,21 @@ class LiveQueues:
         for key in sorted(touched):
             self._publisher.touch(key)
         at = now or self._clock()
+        shared: list[QueueView] = []
+        if self._shared is not None:
+            shared = [v for v in await self._shared.all(at) if v.pbx not in self._fed]
+        elsewhere = {v.pbx for v in shared}
         views = [
             self._view(board, queue, at)
-            for board in sorted(await self._store.all(), key=lambda b: b.pbx)
-            for queue in sorted(live.queues_of(board))
+            for board in await self._store.all()
+            if board.pbx not in elsewhere
+            for queue in live.queues_of(board)
         ]
         return BoardSnapshot(
             at=at,
             timezone=self._settings.timezone,
             day=at.astimezone(self._tz).date(),
-            queues=views,
+            queues=sorted(views + shared, key=lambda v: (v.pbx, v.queue)),
         )
 
     def _view(self, board: LiveBoard, queue: str, now: datetime) -> QueueView:
@@ -311,9 +348,32 @@ class LiveQueues:
         for board in boards:
             if queue in live.queues_of(board):
                 self._publisher.touch((board.pbx, queue))
+        if self._shared is not None:
+            await self._shared.announce_targets(queue)
+
+    async def _targets_announced(self, queue: str) -> None:
+        """Some process changed `queue`'s settings: send its views of the PBXs followed here."""
+        async with self._sessionmaker() as session:
+            targets = await service.all_targets(session)
+        async with self._lock:
+            self._targets = targets
+            boards = await self._store.all()
+        for board in boards:
+            if board.pbx in self._fed and queue in live.queues_of(board):
+                self._publisher.touch((board.pbx, queue))
 
     async def _publish(self, key: tuple[str, str]) -> None:
+        if self._shared is not None and key[0] not in self._fed:
+            return  # another process follows this PBX: it shares and sends the views
         view = await self.queue_view(*key)
+        if self._shared is not None:
+            # Before the event: a snapshot read after the stream positions is never older
+            # than what the events after them carry.
+            board = await self._store.get(view.pbx)
+            if board is not None and view.queue in live.queues_of(board):
+                await self._shared.put(view)
+            else:
+                await self._shared.remove(view.pbx, view.queue)
         await self._streams.publish(
             SUPERVISORS_TOPIC, QUEUES_UPDATED, {"queue": view.model_dump(mode="json")}
         )
@@ -324,3 +384,5 @@ class LiveQueues:
 
     async def close(self) -> None:
         await self._publisher.close()
+        if self._shared is not None:
+            await self._shared.close()

@@ -23,6 +23,12 @@ def user_topic(user_id: int) -> str:
 
 
 SUPERVISORS_TOPIC = "supervisors"
+SUPERVISOR_CALLS_TOPIC = "supervisors:calls"
+"""Every change of any call record (`call.updated`), for supervisors who ask for it (no page
+of the product does: it would be most of a wallboard's traffic, and the board shows calls
+through `queues.updated`)."""
+OPT_IN_TOPICS = (SUPERVISOR_CALLS_TOPIC,)
+"""Topics followed only by the clients that name them (see `realtime.api.topics_for`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,25 +42,47 @@ class ReplayGap(Exception):
     """The events after the client's last id are no longer kept: reload the snapshot."""
 
 
+class StreamsUnavailable(Exception):
+    """The streams cannot be reached now (a shared backend is down): try again later."""
+
+
 class Subscription(Protocol):
-    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
-
-    async def close(self) -> None: ...
-
-
-class Streams(Protocol):
-    async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str: ...
-
-    async def last_id(self, topic: str) -> str: ...
-
-    async def subscribe(self, topics: list[str], last_ids: Mapping[str, str]) -> Subscription:
-        """Everything after `last_ids[topic]` (raises ReplayGap if lost), then live events."""
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        """The events in order. Iteration raises ReplayGap when events for this subscriber
+        were lost (reload the snapshot), and ends when the stream can no longer follow
+        (the client reconnects and resumes from its last ids)."""
         ...
 
     async def close(self) -> None: ...
 
 
+class Streams(Protocol):
+    async def publish(self, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
+        """The event's id. Called after a commit, so it never raises for an unreachable
+        backend: the event is dropped (empty id) and the epoch changes once the backend is
+        back, so every client reloads its snapshot from the database."""
+        ...
+
+    async def last_id(self, topic: str) -> str:
+        """The id of the topic's latest event (raises StreamsUnavailable)."""
+        ...
+
+    async def subscribe(self, topics: list[str], last_ids: Mapping[str, str]) -> Subscription:
+        """Everything after `last_ids[topic]` (raises ReplayGap if lost), then live events
+        (raises StreamsUnavailable)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+ENVELOPE_KEYS = frozenset({"id", "topic", "type"})
+
+
 def encode_event(event_id: str, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
+    clash = ENVELOPE_KEYS.intersection(payload)
+    if clash:
+        # A payload "id" would replace the event id and break the client's resume position.
+        raise ValueError(f"{event_type} payload uses envelope keys {sorted(clash)}")
     body = {"id": event_id, "topic": topic, "type": event_type, **payload}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
 

@@ -11,6 +11,7 @@ from callcenter import audit
 from callcenter.auth.deps import OperatorP
 from callcenter.calls.api import visible_call
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.recordings import service
 from callcenter.recordings.analysis import RecordingError
 from callcenter.recordings.schemas import AnalysisOut
@@ -21,7 +22,7 @@ LISTENED = "recording.listened"
 
 
 @router.get("/{call_id}/analysis", response_model=AnalysisOut)
-async def get_analysis(db: Db, who: OperatorP, call_id: int) -> AnalysisOut:
+async def get_analysis(db: Db, who: OperatorP, call_id: RowId) -> AnalysisOut:
     """The call's recording analysis (or why there is none), for whoever may see the call."""
     call = await visible_call(db, who, call_id)
     return AnalysisOut.of(call, await service.stored_analysis(db, call_id))
@@ -33,7 +34,7 @@ async def get_analysis(db: Db, who: OperatorP, call_id: int) -> AnalysisOut:
     responses={200: {"content": {"audio/wav": {}}}, 206: {"content": {"audio/wav": {}}}},
 )
 async def get_recording(
-    request: Request, db: Db, ctx: Ctx, who: OperatorP, call_id: int
+    request: Request, db: Db, ctx: Ctx, who: OperatorP, call_id: RowId
 ) -> FileResponse:
     """The call's WAV file (Range requests honoured). Every request that gets audio is
     written to the audit log as `recording.listened`."""

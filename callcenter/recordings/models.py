@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.db import Base
+from callcenter.db import Base, str_enum
 
 
 class AnalysisStatus(StrEnum):
@@ -30,13 +30,7 @@ class RecordingAnalysisRecord(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
     file: Mapped[str] = mapped_column(String(255))
     status: Mapped[AnalysisStatus] = mapped_column(
-        Enum(
-            AnalysisStatus,
-            name="recording_analysis_status",
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        )
+        str_enum(AnalysisStatus, "recording_analysis_status", length=16)
     )
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     error_message: Mapped[str | None] = mapped_column(String(500), default=None)

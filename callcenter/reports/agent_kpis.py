@@ -8,7 +8,8 @@ An agent's facts, counted on the local day the call ended:
 
 - handled: a call the agent answered (`Call.agent_user_id`) that has ended, any direction;
 - missed: a call that rang at one of the agent's interfaces, stopped ringing there unanswered
-  (`agent_stopped_ringing`, reason `no_answer`), and that the agent did not answer later.
+  (`agent_stopped_ringing`, reason `no_answer`), and that the agent did not answer later
+  (counted from `calls.models.UnansweredRing`, which ingest keeps from those events).
 
 Definitions:
 

@@ -8,14 +8,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, case, exists, func, literal, not_, or_, select
 
-from callcenter.calls.models import Call, Outcome, PbxEvent
-from callcenter.events import StopRingReason
+from callcenter.calls.models import Call, Outcome, UnansweredRing
 from callcenter.reports.agent_kpis import NOTE_BLANKS, AgentParams, RequiredField
 from callcenter.reports.sql import Clamp, Combine, EpochSeconds, Twin
 
 Predicate = ColumnElement[bool]
-
-RING_STOPPED = "agent_stopped_ringing"
 
 
 class AgentSet(StrEnum):
@@ -80,29 +77,25 @@ def handled_aggregates(params: AgentParams) -> dict[str, Any]:
     }
 
 
-def rang_unanswered(interfaces: Collection[str]) -> Predicate:
-    """The call stopped ringing unanswered at one of `interfaces` at least once."""
-    return exists(
-        select(PbxEvent.id).where(
-            PbxEvent.pbx == Call.pbx,
-            PbxEvent.call_key == Call.call_key,
-            PbxEvent.kind == RING_STOPPED,
-            PbxEvent.payload["reason"].as_string() == StopRingReason.NO_ANSWER.value,
-            PbxEvent.payload["agent"].as_string().in_(sorted(interfaces)),
-        )
-    )
+def answered_by(answerer: Any, user_id: Any) -> Predicate:
+    """`answerer = user_id`, false (not NULL) for a call nobody answered."""
+    return and_(answerer.is_not(None), answerer == user_id)
 
 
 def missed(user_id: int, interfaces: Collection[str]) -> Predicate:
-    """`AgentFact` missed: rang unanswered at the agent, ended, not answered by them."""
+    """`AgentFact` missed: ended, rang unanswered at one of the agent's `interfaces`, not
+    answered by them. Read from the unanswered rings (`UnansweredRing`, whose copy of who
+    answered the call is the one `repository.missed_counts` counts with)."""
     if not interfaces:
         return literal(False)
-    answered_by_them = and_(
-        Call.agent_user_id.is_not(None),
-        Call.agent_user_id == user_id,
-        Call.answered_at.is_not(None),
+    rang_unanswered = exists(
+        select(UnansweredRing.call_id).where(
+            UnansweredRing.call_id == Call.id,
+            UnansweredRing.agent.in_(sorted(interfaces)),
+            not_(answered_by(UnansweredRing.call_answered_by, user_id)),
+        )
     )
-    return and_(Call.ended_at.is_not(None), rang_unanswered(interfaces), not_(answered_by_them))
+    return and_(Call.ended_at.is_not(None), rang_unanswered)
 
 
 def agent_set(

@@ -21,6 +21,7 @@ from callcenter.auth.deps import OperatorP, Principal, SupervisorP
 from callcenter.auth.models import Role
 from callcenter.db import utcnow
 from callcenter.deps import Ctx, Db
+from callcenter.ids import RowId
 from callcenter.pagination import PageParams, page_params
 from callcenter.reports import plans, repository, service
 from callcenter.reports.export import Cell, Table, csv_chunks, xlsx_file
@@ -404,7 +405,7 @@ async def put_plan(db: Db, ctx: Ctx, who: SupervisorP, body: PlanTargetIn) -> Pl
 
 
 @router.delete("/plans/{target_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_plan(db: Db, ctx: Ctx, who: SupervisorP, target_id: int) -> None:
+async def delete_plan(db: Db, ctx: Ctx, who: SupervisorP, target_id: RowId) -> None:
     row = await plans.delete_target(db, target_id)
     await audit.record(
         db,
@@ -422,7 +423,7 @@ async def _announce(ctx: Ctx, row: PlanTarget) -> None:
     if row.user_id is not None:
         from callcenter.realtime.streams import user_topic
 
-        await ctx.streams.publish(user_topic(row.user_id), "plan.changed", {"id": row.id})
+        await ctx.streams.publish(user_topic(row.user_id), "plan.changed", {"plan_id": row.id})
 
 
 @router.get("/plans/progress", response_model=PlanProgressOut)

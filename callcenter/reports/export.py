@@ -1,9 +1,5 @@
-"""Report tables as CSV and Excel files, with spreadsheet formula injection neutralised.
-
-A cell whose text begins with `=`, `+`, `-`, `@`, a tab or a carriage return is read as a
-formula by Excel and LibreOffice (a caller name like `=HYPERLINK(...)` would run on the
-supervisor's machine). Such text is written with a leading `'`, which spreadsheets show as
-text. Numbers are written as numbers: they are never formulas.
+"""Report tables as CSV and Excel files, with spreadsheet formula injection neutralised
+(`callcenter.spreadsheets`). Numbers are written as numbers: they are never formulas.
 """
 
 from __future__ import annotations
@@ -18,17 +14,11 @@ from typing import IO
 
 from openpyxl import Workbook
 
+from callcenter.spreadsheets import neutralise
+
 Cell = str | int | float | date | datetime | None
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-
-
-def neutralise(value: Cell) -> Cell:
-    """`value` safe for a spreadsheet cell: formula-like text gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 @dataclass(frozen=True, slots=True)

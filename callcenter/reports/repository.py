@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Row,
+    Select,
     String,
     and_,
     func,
@@ -23,17 +25,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.auth.models import User
-from callcenter.calls.models import Call, PbxEvent
-from callcenter.events import StopRingReason
+from callcenter.calls.models import Call, UnansweredRing
 from callcenter.queues.models import QueueSettings
 from callcenter.reports import agent_sql, sql
 from callcenter.reports.agent_kpis import AgentParams
 from callcenter.reports.models import PlanTarget
 from callcenter.reports.periods import OffsetSegment
 from callcenter.tasks.models import Task
-
-RING_LOOKBACK = timedelta(days=1)
-"""How long before a range's start a ring may have stopped for a call that ended in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,35 +57,47 @@ def in_range(column: Any, window: TimeRange) -> ColumnElement[bool]:
     return condition
 
 
-_GROUPING_SETTINGS = (
-    "work_mem = '256MB'",
-    "parallel_setup_cost = 0",
-    "parallel_tuple_cost = 0",
-    "jit = off",
-)
+_GROUPING_SETTINGS = {
+    "work_mem": "256MB",
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0",
+    "jit": "off",
+}
 
 
-async def _tune_for_grouping(session: AsyncSession, *extra: str) -> None:
-    """PostgreSQL: let the grouped pass hash in memory, in parallel workers, without JIT.
+@asynccontextmanager
+async def tuned_for_grouping(session: AsyncSession) -> AsyncIterator[None]:
+    """PostgreSQL: let a pass grouped by a computed hour bucket hash in memory, in parallel
+    workers, without JIT; the session's own settings again afterwards.
 
-    The planner estimates the groups of a computed hour bucket from the distinct end times
-    (about one per call), so it would sort a million rows on disk to build a few thousand
-    groups, and it sees no gain in partial aggregation by workers. The real groups (queues ×
-    hours, agents) are few: the memory is never used, and each worker hands on a few thousand
-    rows. JIT compilation costs more than it saves on a pass this size. The settings hold for
-    this transaction only (the request's).
+    The planner estimates the groups of a computed bucket from the distinct values of its
+    column (end times: about one per call), so it would plan a million groups, spill them to
+    disk and see no gain in partial aggregation by workers. The real groups (queues × hours)
+    are a few thousand: the memory is never used, and each worker hands on a few thousand rows.
+    JIT compilation costs more than it saves on a pass this size. None of this chooses the
+    plan's access paths; other queries of the transaction (e.g. the missed calls', whose plan
+    is worse with free parallelism) see the usual settings.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        for setting in (*_GROUPING_SETTINGS, *extra):
-            await session.execute(text(f"SET LOCAL {setting}"))
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    # `set_config(name, value, true)` is `SET LOCAL`, all of them in one round trip.
+    await session.execute(
+        select(*[func.set_config(name, value, True) for name, value in _GROUPING_SETTINGS.items()])
+    )
+    try:
+        yield
+    finally:
+        await session.execute(
+            select(func.set_config(text("name"), text("reset_val"), True))
+            .select_from(text("pg_settings"))
+            .where(text("name = ANY(:names)").bindparams(names=list(_GROUPING_SETTINGS)))
+        )
 
 
-async def queue_groups(
-    session: AsyncSession,
-    window: TimeRange,
-    rules: sql.QueueRules,
-    queues: Collection[str] | None,
-) -> Sequence[Row[Any]]:
+def queue_query(
+    window: TimeRange, rules: sql.QueueRules, queues: Collection[str] | None
+) -> Select[tuple[Any, ...]]:
     """Queue-KPI aggregates per (queue, local hour key) of the calls that ended in `window`."""
     hour_key = sql.local_hour_key(sql.REPORT_TIME, window.segments).label("hour_key")
     aggregates = [expr.label(name) for name, expr in sql.queue_aggregates(rules).items()]
@@ -98,10 +108,19 @@ async def queue_groups(
     )
     if queues is not None:
         query = query.where(Call.queue.in_(sorted(queues)))
-    # `ix_calls_report_ended` holds every column this pass reads, in half the pages of the
-    # table; for a range as long as the table the planner would still read the table.
-    await _tune_for_grouping(session, "enable_seqscan = off")
-    return (await session.execute(query)).all()
+    return query
+
+
+async def queue_groups(
+    session: AsyncSession,
+    window: TimeRange,
+    rules: sql.QueueRules,
+    queues: Collection[str] | None,
+) -> Sequence[Row[Any]]:
+    """The rows of `queue_query`."""
+    async with tuned_for_grouping(session):
+        rows: Sequence[Row[Any]] = (await session.execute(queue_query(window, rules, queues))).all()
+    return rows
 
 
 async def handled_groups(
@@ -119,39 +138,26 @@ async def handled_groups(
     )
     if user_ids is not None:
         query = query.where(Call.agent_user_id.in_(sorted(user_ids)))
-    await _tune_for_grouping(session)
+    # Grouped by a plain column, whose distinct values the planner knows: no tuning needed.
     return (await session.execute(query)).all()
 
 
-def _ring_stopped_unanswered() -> ColumnElement[bool]:
-    return and_(
-        PbxEvent.kind == agent_sql.RING_STOPPED,
-        PbxEvent.payload["reason"].as_string() == StopRingReason.NO_ANSWER.value,
-    )
-
-
 async def unanswered_ring_interfaces(session: AsyncSession, window: TimeRange) -> set[str]:
-    """Every agent interface at which a ring stopped unanswered around `window`."""
-    agent = PbxEvent.payload["agent"].as_string()
+    """Every agent interface at which a call that ended in `window` stopped ringing unanswered."""
     query = (
-        select(agent)
-        .where(
-            _ring_stopped_unanswered(),
-            PbxEvent.at >= window.since - RING_LOOKBACK,
-            PbxEvent.at < window.until,
-        )
+        select(UnansweredRing.agent)
+        .where(in_range(UnansweredRing.call_ended_at, window))
         .distinct()
     )
     return {value for value in (await session.scalars(query)) if value}
 
 
-async def missed_counts(
-    session: AsyncSession, window: TimeRange, user_of_interface: Mapping[str, int]
-) -> dict[int, int]:
-    """Per agent user: distinct calls ended in `window` that rang them unanswered and that
-    they did not answer (the `missed` set of `agent_sql`)."""
-    if not user_of_interface:
-        return {}
+def missed_query(
+    window: TimeRange, user_of_interface: Mapping[str, int]
+) -> Select[tuple[Any, ...]]:
+    """(user_id, missed): distinct calls ended in `window` that rang the user unanswered and
+    that they did not answer (the `missed` set of `agent_sql`), from the unanswered rings
+    alone. `user_of_interface` must not be empty."""
     # Interface → user as a small joined table: one hash lookup per ring, not a long CASE.
     agents = union_all(
         *[
@@ -162,29 +168,30 @@ async def missed_counts(
             for interface, user in sorted(user_of_interface.items())
         ]
     ).cte("agents")
-    answered_by_them = and_(
-        Call.agent_user_id.is_not(None),
-        Call.agent_user_id == agents.c.user_id,
-        Call.answered_at.is_not(None),
-    )
-    query = (
-        select(agents.c.user_id, func.count(func.distinct(Call.id)).label("missed"))
-        .select_from(PbxEvent)
-        .join(agents, agents.c.interface == PbxEvent.payload["agent"].as_string())
-        .join(Call, and_(Call.pbx == PbxEvent.pbx, Call.call_key == PbxEvent.call_key))
+    missed = (
+        select(agents.c.user_id, UnansweredRing.call_id)
+        .join(agents, agents.c.interface == UnansweredRing.agent)
         .where(
-            _ring_stopped_unanswered(),
-            PbxEvent.at >= window.since - RING_LOOKBACK,
-            PbxEvent.at < window.until,
-            ended_in(window),
-            not_(answered_by_them),
+            in_range(UnansweredRing.call_ended_at, window),
+            not_(agent_sql.answered_by(UnansweredRing.call_answered_by, agents.c.user_id)),
         )
-        .group_by(agents.c.user_id)
     )
-    # The rings are selected by a JSON field, which the planner guesses to match a few dozen
-    # rows; a month has a hundred thousand, too many to look calls up one by one.
-    await _tune_for_grouping(session, "enable_nestloop = off")
-    return {int(uid): int(n) for uid, n in (await session.execute(query)).all()}
+    # A ring is one row per call and interface: one per call and user too, unless a user has
+    # several of the interfaces (and may have missed one call at more than one of them).
+    if len(set(user_of_interface.values())) < len(user_of_interface):
+        missed = missed.distinct()
+    rows = missed.subquery()
+    return select(rows.c.user_id, func.count().label("missed")).group_by(rows.c.user_id)
+
+
+async def missed_counts(
+    session: AsyncSession, window: TimeRange, user_of_interface: Mapping[str, int]
+) -> dict[int, int]:
+    """Missed calls per agent user (`missed_query`)."""
+    if not user_of_interface:
+        return {}
+    rows = (await session.execute(missed_query(window, user_of_interface))).all()
+    return {int(uid): int(n) for uid, n in rows}
 
 
 async def calls_page(

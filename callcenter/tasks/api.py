@@ -13,6 +13,7 @@ from callcenter.calls import service as calls
 from callcenter.crm.deps import AddEventsP
 from callcenter.db import utcnow
 from callcenter.deps import Db
+from callcenter.ids import RowId
 from callcenter.pagination import Page, PageParams, page_params
 from callcenter.tasks import service
 from callcenter.tasks.repository import Selection, meetings_page, tasks_page
@@ -113,13 +114,13 @@ async def create_task(db: Db, who: AddEventsP, body: TaskIn) -> TaskOut:
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut)
-async def get_task(db: Db, who: OperatorP, task_id: int) -> TaskOut:
+async def get_task(db: Db, who: OperatorP, task_id: RowId) -> TaskOut:
     task = await service.get_task(db, task_id)
     return (await service.task_views(db, [task], utcnow()))[0]
 
 
 @router.patch("/tasks/{task_id}", response_model=TaskOut)
-async def update_task(db: Db, who: AddEventsP, task_id: int, body: TaskPatch) -> TaskOut:
+async def update_task(db: Db, who: AddEventsP, task_id: RowId, body: TaskPatch) -> TaskOut:
     task = await service.update_task(
         db, task_id, body, user_id=who.user_id, is_supervisor=who.has_role(Role.SUPERVISOR)
     )
@@ -129,7 +130,7 @@ async def update_task(db: Db, who: AddEventsP, task_id: int, body: TaskPatch) ->
 
 
 @router.post("/tasks/{task_id}/close", response_model=TaskOut)
-async def close_task(db: Db, who: AddEventsP, task_id: int, body: CloseIn) -> TaskOut:
+async def close_task(db: Db, who: AddEventsP, task_id: RowId, body: CloseIn) -> TaskOut:
     """Close with a result (422 without one)."""
     now = utcnow()
     task = await service.close_task(
@@ -146,7 +147,7 @@ async def close_task(db: Db, who: AddEventsP, task_id: int, body: CloseIn) -> Ta
 
 
 @router.post("/calls/{call_id}/task", response_model=TaskOut, status_code=status.HTTP_201_CREATED)
-async def task_from_call(db: Db, who: AddEventsP, call_id: int, body: CallTaskIn) -> TaskOut:
+async def task_from_call(db: Db, who: AddEventsP, call_id: RowId, body: CallTaskIn) -> TaskOut:
     """One click on a call card: a task about the caller, due tomorrow, assigned to me."""
     now = utcnow()
     try:
@@ -206,14 +207,14 @@ async def create_meeting(db: Db, who: AddEventsP, body: MeetingIn) -> MeetingOut
 
 
 @router.get("/meetings/{meeting_id}", response_model=MeetingOut)
-async def get_meeting(db: Db, who: OperatorP, meeting_id: int) -> MeetingOut:
+async def get_meeting(db: Db, who: OperatorP, meeting_id: RowId) -> MeetingOut:
     meeting = await service.get_meeting(db, meeting_id)
     return (await service.meeting_views(db, [meeting], utcnow()))[0]
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingOut)
 async def update_meeting(
-    db: Db, who: AddEventsP, meeting_id: int, body: MeetingPatch
+    db: Db, who: AddEventsP, meeting_id: RowId, body: MeetingPatch
 ) -> MeetingOut:
     meeting = await service.update_meeting(
         db, meeting_id, body, user_id=who.user_id, is_supervisor=who.has_role(Role.SUPERVISOR)
@@ -224,7 +225,7 @@ async def update_meeting(
 
 
 @router.post("/meetings/{meeting_id}/close", response_model=MeetingOut)
-async def close_meeting(db: Db, who: AddEventsP, meeting_id: int, body: CloseIn) -> MeetingOut:
+async def close_meeting(db: Db, who: AddEventsP, meeting_id: RowId, body: CloseIn) -> MeetingOut:
     """Close with a result (422 without one)."""
     now = utcnow()
     meeting = await service.close_meeting(

@@ -87,6 +87,37 @@ def _ensure_may_change(item: FollowUp, user_id: int, is_supervisor: bool) -> Non
         raise NotYours()
 
 
+def _close(
+    item: FollowUp, what: str, result: str, *, user_id: int, is_supervisor: bool, now: datetime
+) -> None:
+    """Close `item` (`what` names it in the error) with a written result, once."""
+    _ensure_may_change(item, user_id, is_supervisor)
+    if item.done_at is not None:
+        raise AlreadyClosed(what)
+    item.result = result
+    item.done_at = now
+    item.closed_by = user_id
+
+
+async def _subject_names(
+    session: AsyncSession, items: Sequence[Task | Meeting]
+) -> list[tuple[str | None, str | None]]:
+    """Each item's (client name, organisation name), in two queries."""
+    client_rows = await clients_repository.clients_by_ids(
+        session, [i.client_id for i in items if i.client_id]
+    )
+    orgs = await clients_repository.organizations_by_ids(
+        session, [i.organization_id for i in items if i.organization_id]
+    )
+    return [
+        (
+            client_rows[i.client_id].name if i.client_id in client_rows else None,
+            orgs[i.organization_id].name if i.organization_id in orgs else None,
+        )
+        for i in items
+    ]
+
+
 # --- tasks -----------------------------------------------------------------------------------
 
 
@@ -191,31 +222,19 @@ async def close_task(
 ) -> Task:
     """Close with a written result (the schema refuses an empty one)."""
     task = await get_task(session, task_id)
-    _ensure_may_change(task, user_id, is_supervisor)
-    if task.done_at is not None:
-        raise AlreadyClosed(f"task {task_id}")
-    task.result = result
-    task.done_at = now
-    task.closed_by = user_id
+    _close(task, f"task {task_id}", result, user_id=user_id, is_supervisor=is_supervisor, now=now)
     await session.flush()
     return task
 
 
 async def task_views(session: AsyncSession, tasks: Sequence[Task], now: datetime) -> list[TaskOut]:
     """Tasks with the names of their client and organisation, in two queries."""
-    names = await clients_repository.clients_by_ids(
-        session, [t.client_id for t in tasks if t.client_id]
-    )
-    orgs = await clients_repository.organizations_by_ids(
-        session, [t.organization_id for t in tasks if t.organization_id]
-    )
+    subjects = await _subject_names(session, tasks)
     views = []
-    for task in tasks:
+    for task, (client_name, organization_name) in zip(tasks, subjects, strict=True):
         view = TaskOut.model_validate(task)
-        view.client_name = names[task.client_id].name if task.client_id in names else None
-        view.organization_name = (
-            orgs[task.organization_id].name if task.organization_id in orgs else None
-        )
+        view.client_name = client_name
+        view.organization_name = organization_name
         view.overdue = is_overdue(task, now)
         views.append(view)
     return views
@@ -313,12 +332,14 @@ async def close_meeting(
     now: datetime,
 ) -> Meeting:
     meeting = await get_meeting(session, meeting_id)
-    _ensure_may_change(meeting, user_id, is_supervisor)
-    if meeting.done_at is not None:
-        raise AlreadyClosed(f"meeting {meeting_id}")
-    meeting.result = result
-    meeting.done_at = now
-    meeting.closed_by = user_id
+    _close(
+        meeting,
+        f"meeting {meeting_id}",
+        result,
+        user_id=user_id,
+        is_supervisor=is_supervisor,
+        now=now,
+    )
     await session.flush()
     return meeting
 
@@ -327,20 +348,13 @@ async def meeting_views(
     session: AsyncSession, meetings: Sequence[Meeting], now: datetime
 ) -> list[MeetingOut]:
     people = await repository.participants(session, [m.id for m in meetings])
-    names = await clients_repository.clients_by_ids(
-        session, [m.client_id for m in meetings if m.client_id]
-    )
-    orgs = await clients_repository.organizations_by_ids(
-        session, [m.organization_id for m in meetings if m.organization_id]
-    )
+    subjects = await _subject_names(session, meetings)
     views = []
-    for meeting in meetings:
+    for meeting, (client_name, organization_name) in zip(meetings, subjects, strict=True):
         view = MeetingOut.model_validate(meeting)
         view.participants = [Participant(id=i, name=n) for i, n in people.get(meeting.id, [])]
-        view.client_name = names[meeting.client_id].name if meeting.client_id in names else None
-        view.organization_name = (
-            orgs[meeting.organization_id].name if meeting.organization_id in orgs else None
-        )
+        view.client_name = client_name
+        view.organization_name = organization_name
         view.overdue = is_overdue(meeting, now)
         views.append(view)
     return views

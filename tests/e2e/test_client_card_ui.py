@@ -18,18 +18,14 @@ from callcenter.clients.schemas import ClientIn, OrganizationIn, PhoneIn
 from callcenter.events import (
     AgentRinging,
     CallAnswered,
-    CallEnded,
     CallStarted,
     Direction,
     EndReason,
-    Party,
 )
 from callcenter.tasks.models import Meeting, Task
-from tests.e2e.conftest import LiveServer, login_via_api, open_operator_page
+from tests.e2e.conftest import ANNA, LiveServer, hang_up, login_via_api, open_operator_page
 
 pytestmark = pytest.mark.browser
-
-ANNA = "Local/101@agents"
 
 
 def _now() -> datetime:
@@ -50,18 +46,6 @@ def talk(server: LiveServer, key: str, caller: str) -> None:
         ),
         AgentRinging(call_key=key, event_id=f"{key}:ring", at=at, agent=ANNA, queue="support"),
         CallAnswered(call_key=key, event_id=f"{key}:answer", at=at, agent=ANNA, queue="support"),
-    )
-
-
-def hang_up(server: LiveServer, key: str) -> None:
-    server.ingest(
-        CallEnded(
-            call_key=key,
-            event_id=f"{key}:end",
-            at=_now(),
-            reason=EndReason.COMPLETED,
-            ended_by=Party.CALLER,
-        )
     )
 
 

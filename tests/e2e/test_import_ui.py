@@ -142,6 +142,11 @@ def test_given_a_messy_russian_csv_when_a_supervisor_imports_it_then_preview_run
     expect(selects).to_have_count(len(HEADERS))
     for header, field in GUESSED.items():
         expect(page.locator(f"select[data-header='{header}']")).to_have_value(field)
+    # Beside each column, its first values, to map by what the cells hold.
+    name_samples = page.locator(
+        "[data-testid=mapping-row][data-header='ФИО'] [data-testid=mapping-samples] li"
+    )
+    expect(name_samples).to_have_text([r.cells[0] for r in ROWS[:3]])
     expect(page.get_by_test_id("region")).to_have_value("RU")
     expect(page.get_by_test_id("area-code")).to_have_value("495")
     page.check("[data-testid=save-template]")
@@ -163,6 +168,8 @@ def test_given_a_messy_russian_csv_when_a_supervisor_imports_it_then_preview_run
     bad_row = page.locator(f"[data-testid=preview-row][data-line='{bad_line}']")
     expect(bad_row).to_contain_text("Неверный номер телефона")
     expect(bad_row).to_contain_text("звонить после обеда")
+    # The rejected row shows its cells: whose row it was, not only why.
+    expect(bad_row.get_by_test_id("reject-cells")).to_contain_text("Козлов Андрей")
     repeat_row = page.locator(f"[data-testid=preview-row][data-line='{lines['repeat'][0]}']")
     expect(repeat_row).to_contain_text(f"Сольётся со строкой {lines['new'][0]}")
     known_row = page.locator(f"[data-testid=preview-row][data-line='{lines['in_base'][0]}']")
@@ -209,11 +216,11 @@ def test_given_a_messy_russian_csv_when_a_supervisor_imports_it_then_preview_run
     assert download.suggested_filename.endswith("-rejected.csv")
     text = Path(download.path()).read_bytes().decode("utf-8-sig")
     records = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert records[0][: 1 + len(HEADERS)] == ["line", *HEADERS]
+    assert records[0] == ["Строка", *HEADERS, "Причина", "Пояснение"]
     assert len(records) == 1 + expected["reject"]
     bad = ROWS[bad_line - 2].cells
     assert records[1][: 1 + len(HEADERS)] == [str(bad_line), *bad]
-    assert "phone_invalid" in records[1]
+    assert records[1][1 + len(HEADERS)] == "Неверный номер телефона"
 
     # Undo, with a confirm step that can be declined first.
     page.click("[data-testid=undo-button]")
@@ -323,6 +330,19 @@ def test_given_a_workbook_of_two_sheets_and_a_saved_template_then_sheet_and_temp
     expect(page.get_by_test_id("mapping-row")).to_have_count(len(headers))
     expect(page.locator("select[data-header='Сотовый']")).to_have_value("mobile")
     expect(page.locator("select[data-header='Город']")).to_have_value("")
+    city_samples = page.locator(
+        "[data-testid=mapping-row][data-header='Город'] [data-testid=mapping-samples] li"
+    )
+    expect(city_samples).to_have_text([p[2] for p in people])
+
+    # Without a name column the server refuses the mapping, and says why in words.
+    page.select_option("select[data-header='Контакт']", "")
+    page.click("[data-testid=mapping-submit]")
+    refused = page.get_by_test_id("mapping-error")
+    expect(refused).to_have_attribute("data-code", "bad_mapping")
+    expect(refused).to_have_text(
+        "Выберите колонку с именем: ФИО контакта или название организации (или ИНН)."
+    )
 
     # The saved template says otherwise: apply it, check what it set, and preview.
     page.select_option("[data-testid=template-select]", "Контакты по городам")
@@ -372,11 +392,19 @@ def test_given_a_garbage_or_oversized_file_then_the_upload_shows_a_translated_er
     expect(error).to_have_text("The file's extension does not match its content.")
     expect(page.get_by_test_id("step-file")).to_be_visible()
 
-    # Bigger than the server's limit.
+    # Bigger than the server's limit, which the page says up front: refused before sending.
+    expect(page.get_by_test_id("file-limit")).to_have_text(
+        re.compile(r"^Up to 64 KB and [\d,]+ rows\.$")
+    )
     oversized = cp1251_csv(HEADERS, ROWS) * (MAX_UPLOAD_BYTES // 200 + 1)
     assert len(oversized) > MAX_UPLOAD_BYTES
+    kilobytes = -(-len(oversized) // 1024)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
     upload(page, "big.csv", oversized)
     expect(error).to_have_attribute("data-code", "too_large")
+    expect(error).to_have_text(f"The file is {kilobytes} KB; at most 64 KB can be uploaded.")
     page.click("[data-testid=lang-ru]")
-    expect(error).to_have_text("Файл слишком большой.")
+    expect(error).to_have_text(f"Файл весит {kilobytes} КБ, а загрузить можно не больше 64 КБ.")
+    assert sent == [], "the page refuses it without sending it"
     assert page.request.get("/api/imports").json() == [], "a refused file is not kept"

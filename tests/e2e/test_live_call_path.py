@@ -8,13 +8,7 @@ websocket → browser.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -23,110 +17,29 @@ from sqlalchemy import select
 from callcenter.calls.agents import extension_of
 from callcenter.calls.models import Call, Outcome
 from callcenter.calls.state import CallStatus
-from callcenter.cli_pbx import make_adapter
 from callcenter.clients import service as clients
 from callcenter.clients.schemas import ClientIn, OrganizationIn, PhoneIn
 from callcenter.events import Party
-from pbx_adapter.runner import AmiAdapter
-from pbx_adapter.simulator import DEFAULT_QUEUES, AmiSimulator, CallTiming
-from tests.e2e.conftest import PASSWORD, LiveServer, wait_connected
+from pbx_adapter.simulator import DEFAULT_QUEUES
+from tests.e2e.conftest import (
+    WAIT_MS,
+    LivePbx,
+    LiveServer,
+    eventually,
+    sign_in,
+    wait_connected,
+)
 
 pytestmark = pytest.mark.browser
 
-T = TypeVar("T")
-
-AMI_USER = "crm"
-AMI_SECRET = "live-path-secret"
 ANNA = "Local/101@agents"
 MARIA_STORED = "+7 916 123-45-67"
 MARIA_DIALS = "89161234567"
 MARIA_E164 = "+79161234567"
 RINGALL = next(spec for spec in DEFAULT_QUEUES if spec.strategy == "ringall")
-WAIT_MS = 10_000
-"""How long a browser expectation waits for something that crosses the whole path."""
-
-# Queue calls must not decide anything by themselves: no member answers or gives up on its
-# own, no caller loses patience, no talk ends, within the test (the test answers and hangs up).
-STILL = CallTiming(
-    ring_s=(600.0, 600.0),
-    ring_timeout_s=600.0,
-    talk_s=(600.0, 600.0),
-    patience_s=(600.0, 600.0),
-)
-
-
-@dataclass
-class LivePbx:
-    """The simulated Asterisk and the adapter reading it, both on the server's loop."""
-
-    server: LiveServer
-    sim: AmiSimulator
-    adapter: AmiAdapter
-
-    def do(self, action: Callable[[AmiSimulator], T]) -> T:
-        """Call a (synchronous) simulator method on the loop it lives on."""
-
-        async def on_loop() -> T:
-            return action(self.sim)
-
-        return self.server.run(on_loop())
-
-    def settle(self) -> None:
-        """Wait until every frame the simulator sent so far has been applied and committed."""
-
-        async def drained() -> None:
-            # Frames in flight on the socket: give the reader a moment, then drain the sink.
-            for _ in range(3):
-                await asyncio.sleep(0.05)
-                await self.adapter.pipeline.flush()
-
-        self.server.run(drained())
-
-
-@pytest.fixture
-def pbx(live_server: LiveServer) -> Iterator[LivePbx]:
-    """An AMI simulator and the app's adapter logged into it, stopped at teardown."""
-
-    async def start() -> tuple[AmiSimulator, AmiAdapter, asyncio.Task[None]]:
-        sim = AmiSimulator("127.0.0.1", 0, AMI_USER, AMI_SECRET, timing=STILL, seed=7)
-        await sim.start()
-        adapter = make_adapter(live_server.ctx, sim.host, sim.port, AMI_USER, AMI_SECRET)
-        task = asyncio.create_task(adapter.run(), name="e2e-pbx-adapter")
-        try:
-            await adapter.client.wait_connected(10)
-            await sim.wait_logged_in(1, within_s=10)
-            await adapter.pipeline.flush()
-        except BaseException:
-            await _stop(sim, adapter, task)
-            raise
-        return sim, adapter, task
-
-    sim, adapter, task = live_server.run(start(), timeout=20)
-    try:
-        yield LivePbx(live_server, sim, adapter)
-    finally:
-        live_server.run(_stop(sim, adapter, task), timeout=20)
-    assert adapter.pipeline.poisoned == 0, "the adapter set call events aside"
-
-
-async def _stop(sim: AmiSimulator, adapter: AmiAdapter, task: asyncio.Task[None]) -> None:
-    await adapter.stop()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, 10)
-    await sim.stop()
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def sign_in(page: Page, login: str, password: str = PASSWORD) -> None:
-    """Through the login form, as an operator would; ends on /operator, connected."""
-    page.goto("/login")
-    page.get_by_test_id("login-input").fill(login)
-    page.get_by_test_id("password-input").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page).to_have_url(re.compile(r"/operator$"), timeout=WAIT_MS)
-    wait_connected(page)
 
 
 def seed_maria(server: LiveServer) -> int:
@@ -161,16 +74,6 @@ def call_row(server: LiveServer, call_key: str) -> Call | None:
             ).one_or_none()
 
     return server.run(load())
-
-
-def eventually(check: Callable[[], T], timeout: float = 10.0) -> T:
-    """Poll `check()` until it returns something truthy (the last value otherwise)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def card_id(card: Locator) -> int:

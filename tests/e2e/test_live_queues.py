@@ -14,20 +14,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from callcenter.auth.models import Role
-from callcenter.cli_pbx import make_adapter
-from pbx_adapter.runner import AmiAdapter
-from pbx_adapter.simulator import AmiSimulator, CallTiming
-from tests.e2e.conftest import PASSWORD, LiveServer
-
-AMI_USER = "crm"
-AMI_SECRET = "live-queues-secret"
-STILL = CallTiming(
-    ring_s=(600.0, 600.0),
-    ring_timeout_s=600.0,
-    talk_s=(600.0, 600.0),
-    patience_s=(600.0, 600.0),
-)
-"""Nobody answers, gives up or hangs up by themselves: the test decides."""
+from pbx_adapter.simulator import AmiSimulator
+from tests.e2e.conftest import PASSWORD, LiveServer, start_pbx, stop_pbx
 
 
 async def _on_server_loop(server: LiveServer, coro: Any) -> Any:
@@ -36,26 +24,11 @@ async def _on_server_loop(server: LiveServer, coro: Any) -> Any:
 
 @contextlib.asynccontextmanager
 async def _pbx(server: LiveServer) -> AsyncIterator[AmiSimulator]:
-    async def start() -> tuple[AmiSimulator, AmiAdapter, asyncio.Task[None]]:
-        sim = AmiSimulator("127.0.0.1", 0, AMI_USER, AMI_SECRET, timing=STILL, seed=3)
-        await sim.start()
-        adapter = make_adapter(server.ctx, sim.host, sim.port, AMI_USER, AMI_SECRET)
-        task = asyncio.create_task(adapter.run())
-        await adapter.client.wait_connected(10)
-        await adapter.pipeline.flush()
-        return sim, adapter, task
-
-    async def stop(sim: AmiSimulator, adapter: AmiAdapter, task: asyncio.Task[None]) -> None:
-        await adapter.stop()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, 10)
-        await sim.stop()
-
-    sim, adapter, task = await _on_server_loop(server, start())
+    sim, adapter, task = await _on_server_loop(server, start_pbx(server.ctx, seed=3))
     try:
         yield sim
     finally:
-        await _on_server_loop(server, stop(sim, adapter, task))
+        await _on_server_loop(server, stop_pbx(sim, adapter, task))
     assert adapter.pipeline.poisoned == 0
 
 

@@ -8,7 +8,6 @@ sends, and a reload finds real call rows in the snapshot.
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,74 +19,28 @@ from callcenter.calls.models import Call, Outcome
 from callcenter.calls.state import CallStatus
 from callcenter.clients import service as clients
 from callcenter.clients.schemas import ClientIn, OrganizationIn, PhoneIn
-from callcenter.events import (
-    AgentRinging,
-    CallAnswered,
-    CallEnded,
-    CallQueued,
-    CallStarted,
-    CallTransferred,
-    Direction,
-    EndReason,
-    Party,
-)
+from callcenter.events import CallTransferred, Direction, EndReason
 from callcenter.tasks.models import Task
-from tests.e2e.conftest import LiveServer, login_via_api, open_operator_page, wait_connected
+from tests.e2e.conftest import (
+    ANNA,
+    LiveServer,
+    answer,
+    eventually,
+    hang_up,
+    login_via_api,
+    open_operator_page,
+    ring,
+    wait_connected,
+)
 
 pytestmark = pytest.mark.browser
 
-ANNA = "Local/101@agents"
 IGOR = "Local/102@agents"
 MARIA_PHONE = "8 916 111-22-33"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def ring(
-    server: LiveServer, key: str, caller: str, *, name: str = "", agents: tuple[str, ...] = (ANNA,)
-) -> None:
-    """A caller enters the support queue and the agents' phones ring."""
-    at = _now()
-    server.ingest(
-        CallStarted(
-            call_key=key,
-            event_id=f"{key}:start",
-            at=at,
-            direction=Direction.INBOUND,
-            caller_num=caller,
-            caller_name=name,
-            callee_num="84950000000",
-        ),
-        CallQueued(call_key=key, event_id=f"{key}:queued", at=at, queue="support", position=1),
-        *[
-            AgentRinging(
-                call_key=key, event_id=f"{key}:ring:{agent}", at=at, agent=agent, queue="support"
-            )
-            for agent in agents
-        ],
-    )
-
-
-def answer(server: LiveServer, key: str, agent: str = ANNA) -> None:
-    server.ingest(
-        CallAnswered(
-            call_key=key, event_id=f"{key}:answer", at=_now(), agent=agent, queue="support"
-        )
-    )
-
-
-def hang_up(server: LiveServer, key: str) -> None:
-    server.ingest(
-        CallEnded(
-            call_key=key,
-            event_id=f"{key}:end",
-            at=_now(),
-            reason=EndReason.COMPLETED,
-            ended_by=Party.CALLER,
-        )
-    )
 
 
 def seed_maria(server: LiveServer) -> int:
@@ -149,16 +102,6 @@ def call_row(server: LiveServer, key: str) -> Call:
             return (await session.scalars(select(Call).where(Call.call_key == key))).one()
 
     return server.run(load())
-
-
-def eventually(check: Any, timeout: float = 5.0) -> Any:
-    """Poll `check()` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def applied(page: Page) -> list[dict[str, Any]]:

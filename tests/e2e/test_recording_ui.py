@@ -12,25 +12,14 @@ from sqlalchemy import select
 
 from callcenter.auth.models import AuditEntry
 from callcenter.config import Settings
-from callcenter.events import (
-    AgentRinging,
-    CallAnswered,
-    CallEnded,
-    CallQueued,
-    CallStarted,
-    Direction,
-    EndReason,
-    Party,
-    RecordingStarted,
-)
+from callcenter.events import CallAnswered, CallEnded, EndReason, Party, RecordingStarted
 from callcenter.recordings.service import analyse_call_recording
-from tests.e2e.conftest import LiveServer, login_via_api, open_operator_page
+from tests.e2e.conftest import ANNA, LiveServer, login_via_api, open_operator_page, ring
 
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
 STEREO = "1795906382.19.wav"
-ANNA = "Local/101@agents"
 
 
 @pytest.fixture
@@ -43,17 +32,8 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 def _recorded_call(server: LiveServer, key: str) -> None:
     at = datetime.now(UTC)
+    ring(server, key, "89161112233", queue="sales", at=at)
     server.ingest(
-        CallStarted(
-            call_key=key,
-            event_id=f"{key}:start",
-            at=at,
-            direction=Direction.INBOUND,
-            caller_num="89161112233",
-            callee_num="84950000000",
-        ),
-        CallQueued(call_key=key, event_id=f"{key}:queued", at=at, queue="sales", position=1),
-        AgentRinging(call_key=key, event_id=f"{key}:ring", at=at, agent=ANNA, queue="sales"),
         CallAnswered(call_key=key, event_id=f"{key}:answer", at=at, agent=ANNA, queue="sales"),
         RecordingStarted(call_key=key, event_id=f"{key}:rec", at=at, file=STEREO),
         CallEnded(

@@ -9,92 +9,22 @@ action → simulator (which records it) → AMI event → back to the wallboard.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from callcenter.auth.models import Role
-from callcenter.cli_pbx import make_adapter
-from pbx_adapter.runner import AmiAdapter
-from pbx_adapter.simulator import AmiSimulator, CallTiming
-from tests.e2e.conftest import LiveServer, login_via_api, wait_connected
+from tests.e2e.conftest import WAIT_MS, LivePbx, LiveServer, login_via_api, wait_connected
 
 pytestmark = pytest.mark.browser
 
-T = TypeVar("T")
-
-AMI_USER = "crm"
-AMI_SECRET = "wallboard-secret"
-WAIT_MS = 10_000
-"""How long a browser expectation waits for something that crosses the whole path."""
 MARIA_DIALS = "89161234567"
-
-# Nothing may happen by itself within a test: no member answers or gives up ringing, no
-# caller loses patience, no talk ends (the test answers and hangs up).
-STILL = CallTiming(
-    ring_s=(600.0, 600.0),
-    ring_timeout_s=600.0,
-    talk_s=(600.0, 600.0),
-    patience_s=(600.0, 600.0),
-)
-
-
-@dataclass
-class LivePbx:
-    server: LiveServer
-    sim: AmiSimulator
-    adapter: AmiAdapter
-
-    def do(self, action: Callable[[AmiSimulator], T]) -> T:
-        """Call a (synchronous) simulator method on the loop it lives on."""
-
-        async def on_loop() -> T:
-            return action(self.sim)
-
-        return self.server.run(on_loop())
-
-    def actions(self, name: str) -> list[dict[str, str]]:
-        """The AMI actions called `name` the simulator has received so far."""
-        return self.do(lambda sim: [dict(a) for a in sim.actions if a.get("Action") == name])
 
 
 @pytest.fixture
-def pbx(live_server: LiveServer) -> Iterator[LivePbx]:
-    """An AMI simulator (the default support and sales queues) and the app's adapter."""
-
-    async def start() -> tuple[AmiSimulator, AmiAdapter, asyncio.Task[None]]:
-        sim = AmiSimulator("127.0.0.1", 0, AMI_USER, AMI_SECRET, timing=STILL, seed=11)
-        await sim.start()
-        adapter = make_adapter(live_server.ctx, sim.host, sim.port, AMI_USER, AMI_SECRET)
-        task = asyncio.create_task(adapter.run(), name="e2e-wallboard-adapter")
-        try:
-            await adapter.client.wait_connected(10)
-            await sim.wait_logged_in(1, within_s=10)
-            await adapter.pipeline.flush()
-        except BaseException:
-            await _stop(sim, adapter, task)
-            raise
-        return sim, adapter, task
-
-    sim, adapter, task = live_server.run(start(), timeout=20)
-    try:
-        yield LivePbx(live_server, sim, adapter)
-    finally:
-        live_server.run(_stop(sim, adapter, task), timeout=20)
-    assert adapter.pipeline.poisoned == 0, "the adapter set events aside"
-
-
-async def _stop(sim: AmiSimulator, adapter: AmiAdapter, task: asyncio.Task[None]) -> None:
-    await adapter.stop()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, 10)
-    await sim.stop()
+def pbx_seed() -> int:
+    return 11
 
 
 # --------------------------------------------------------------------------- helpers

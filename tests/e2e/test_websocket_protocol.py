@@ -11,7 +11,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from callcenter.realtime.streams import user_topic
+from callcenter.auth.models import Role
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, SUPERVISORS_TOPIC, user_topic
 from tests.e2e.conftest import PASSWORD, LiveServer
 
 
@@ -127,3 +128,43 @@ async def test_given_operator_when_subscribing_then_other_users_and_supervisor_t
                 )
             )
         assert (await _next(ws))["to"] == user_topic(anna.id)
+
+
+async def test_given_supervisors_then_only_those_who_ask_follow_every_call_record_change(
+    live_server: LiveServer,
+) -> None:
+    live_server.create_user("olga", role=Role.SUPERVISOR)
+    live_server.create_user("anna", extensions=["101"])
+    calls = SUPERVISOR_CALLS_TOPIC
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        await http.post("/api/auth/login", json={"login": "olga", "password": PASSWORD})
+        cookie = http.cookies["cc_session"]
+        plain = (await http.get("/api/realtime/snapshot")).json()["last_ids"]
+        asking = (await http.get("/api/realtime/snapshot", params={"follow": calls})).json()
+    assert calls not in plain
+    assert set(asking["last_ids"]) == {*plain, calls}
+
+    async def publish(topic: str, n: int) -> None:
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(
+                live_server.ctx.streams.publish(topic, "call.updated", {"n": n}), live_server.loop
+            )
+        )
+
+    async with (
+        await _open(live_server, cookie, live_server.url) as default,
+        await _open(live_server, cookie, live_server.url) as opted_in,
+    ):
+        await default.send(json.dumps({"type": "resume", "last_ids": plain}))
+        await opted_in.send(json.dumps({"type": "resume", "last_ids": asking["last_ids"]}))
+        assert calls not in (await _next(default))["topics"]
+        assert calls in (await _next(opted_in))["topics"]
+        await publish(calls, 1)
+        await publish(SUPERVISORS_TOPIC, 2)
+        assert (await _next(opted_in))["n"] == 1
+        assert (await _next(default))["n"] == 2
+
+    anna_cookie, anna_ids = await _login(live_server, "anna")
+    async with await _open(live_server, anna_cookie, live_server.url) as ws:
+        await ws.send(json.dumps({"type": "resume", "last_ids": {**anna_ids, calls: "x-0"}}))
+        assert calls not in (await _next(ws))["topics"]

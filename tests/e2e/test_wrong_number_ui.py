@@ -8,54 +8,27 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from callcenter.events import (
-    AgentRinging,
-    CallAnswered,
-    CallEnded,
-    CallQueued,
-    CallStarted,
-    Direction,
-    EndReason,
-    Party,
+from tests.e2e.conftest import (
+    LiveServer,
+    answer,
+    eventually,
+    hang_up,
+    login_via_api,
+    open_operator_page,
+    ring,
 )
-from tests.e2e.conftest import LiveServer, login_via_api, open_operator_page
-from tests.e2e.test_operator_ui import call_row, eventually
+from tests.e2e.test_operator_ui import call_row
 
 pytestmark = pytest.mark.browser
-
-ANNA = "Local/101@agents"
 
 
 def short_call(server: LiveServer, key: str, talk_s: float) -> None:
     """A caller rings Anna, she answers, the caller hangs up `talk_s` later."""
     at = datetime.now(UTC) - timedelta(seconds=talk_s + 2)
-    server.ingest(
-        CallStarted(
-            call_key=key,
-            event_id=f"{key}:start",
-            at=at,
-            direction=Direction.INBOUND,
-            caller_num="89161234567",
-            callee_num="84950000000",
-        ),
-        CallQueued(call_key=key, event_id=f"{key}:queued", at=at, queue="support", position=1),
-        AgentRinging(call_key=key, event_id=f"{key}:ring", at=at, agent=ANNA, queue="support"),
-    )
+    ring(server, key, "89161234567", at=at)
     answered = at + timedelta(seconds=2)
-    server.ingest(
-        CallAnswered(
-            call_key=key, event_id=f"{key}:answer", at=answered, agent=ANNA, queue="support"
-        )
-    )
-    server.ingest(
-        CallEnded(
-            call_key=key,
-            event_id=f"{key}:end",
-            at=answered + timedelta(seconds=talk_s),
-            reason=EndReason.COMPLETED,
-            ended_by=Party.CALLER,
-        )
-    )
+    answer(server, key, at=answered)
+    hang_up(server, key, at=answered + timedelta(seconds=talk_s))
 
 
 @pytest.mark.parametrize(
@@ -88,5 +61,8 @@ def test_given_short_call_when_rules_close_it_then_card_explains_and_one_click_u
     button.click()
     expect(notice).to_be_hidden()
     expect(card.get_by_test_id("outcome-wrong_number")).to_have_attribute("aria-pressed", "false")
-    row = eventually(lambda: (r := call_row(live_server, "c1")).wrong_number_undone_at and r)
+    row = eventually(
+        lambda: (r := call_row(live_server, "c1")).wrong_number_undone_at is not None and r
+    )
+    assert row, "the undo was not saved"
     assert row.outcome is None

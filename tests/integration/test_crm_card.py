@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -16,7 +17,7 @@ from callcenter.calls.models import Call, Outcome
 from callcenter.calls.service import ingest
 from callcenter.config import Settings
 from callcenter.context import AppContext, build_context
-from callcenter.events import AgentRinging, CallStarted, Direction
+from callcenter.events import AgentRinging, CallEvent, CallStarted, Direction
 from callcenter.main import create_app
 from callcenter.realtime.streams import user_topic
 from callcenter.tasks.models import Meeting, MeetingParticipant, Task
@@ -342,6 +343,34 @@ async def test_given_tags_in_any_case_then_one_tag_each_and_removable(
 # --- the person on a company call ------------------------------------------------------------
 
 
+async def _screen_pop(
+    ctx: AppContext, call_key: str, caller_num: str, user_id: int
+) -> dict[str, Any]:
+    """`caller_num` rings extension 101 (user `user_id`): the card sent to that user."""
+    events: list[CallEvent] = [
+        CallStarted(
+            call_key=call_key,
+            event_id=f"{call_key}:start",
+            at=T0,
+            direction=Direction.INBOUND,
+            caller_num=caller_num,
+            callee_num="8001",
+        ),
+        AgentRinging(
+            call_key=call_key,
+            event_id=f"{call_key}:ring",
+            at=T0,
+            agent="Local/101@agents",
+            queue="support",
+        ),
+    ]
+    async with ctx.sessionmaker() as session:
+        notes = await ingest(session, ctx.ingest_policy(), events)
+        await session.commit()
+    card: dict[str, Any] = next(n for n in notes if n.topic == user_topic(user_id)).payload["card"]
+    return card
+
+
 @both_databases
 async def test_given_the_company_number_rings_then_its_persons_are_listed_and_a_pick_sets_the_call(
     ctx: AppContext, client: AsyncClient
@@ -349,24 +378,9 @@ async def test_given_the_company_number_rings_then_its_persons_are_listed_and_a_
     company = await seed_company(ctx)
     anna = await actor(ctx, Role.OPERATOR, "anna", extensions=["101"])
     igor = await actor(ctx, Role.OPERATOR, "igor", extensions=["102"])
-    events = [
-        CallStarted(
-            call_key="k1",
-            event_id="k1:start",
-            at=T0,
-            direction=Direction.INBOUND,
-            caller_num="84951234567",
-            callee_num="8001",
-        ),
-        AgentRinging(
-            call_key="k1", event_id="k1:ring", at=T0, agent="Local/101@agents", queue="support"
-        ),
-    ]
+    card = await _screen_pop(ctx, "k1", "84951234567", anna.id)
     async with ctx.sessionmaker() as session:
-        notes = await ingest(session, ctx.ingest_policy(), events)
-        await session.commit()
         call = (await session.scalars(select(Call))).one()
-    card = next(n for n in notes if n.topic == user_topic(anna.id)).payload["card"]
     assert call.organization_id == company.organization_id
     assert call.client_id is None
     assert [o["organization_name"] for o in card["owners"]] == ["ООО «Ромашка»"]
@@ -409,24 +423,8 @@ async def test_given_a_persons_direct_number_then_the_pop_names_that_person_and_
 ) -> None:
     company = await seed_company(ctx)
     anna = await actor(ctx, Role.OPERATOR, "anna", extensions=["101"])
-    events = [
-        CallStarted(
-            call_key="k2",
-            event_id="k2:start",
-            at=T0,
-            direction=Direction.INBOUND,
-            caller_num="89161112233",
-            callee_num="8001",
-        ),
-        AgentRinging(
-            call_key="k2", event_id="k2:ring", at=T0, agent="Local/101@agents", queue="support"
-        ),
-    ]
-    async with ctx.sessionmaker() as session:
-        notes = await ingest(session, ctx.ingest_policy(), events)
-        await session.commit()
 
-    card = next(n for n in notes if n.topic == user_topic(anna.id)).payload["card"]
+    card = await _screen_pop(ctx, "k2", "89161112233", anna.id)
     assert [o["client_id"] for o in card["owners"]] == [company.maria_id]
     assert card["contacts"] == []
 

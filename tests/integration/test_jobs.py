@@ -26,7 +26,7 @@ from callcenter.jobs import Job, RetryPolicy
 from callcenter.jobs.models import DeadLetter
 from callcenter.jobs.runner import InProcessJobs, JobSpec
 from callcenter.jobs.service import record_dead_letter
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, user_topic
+from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
 from callcenter.tasks.models import Task
 from tests.factories import login_as, make_user
 from tests.integration.test_wrong_numbers import call_events
@@ -217,7 +217,7 @@ async def test_given_broker_not_answering_when_a_call_ends_then_the_live_path_do
     async with ctx.sessionmaker() as session:
         await make_user(session, login="anna", extensions=["101"])
         await session.commit()
-    stream = await ctx.streams.subscribe([SUPERVISORS_TOPIC], {})
+    stream = await ctx.streams.subscribe([SUPERVISOR_CALLS_TOPIC], {})
     try:
         await ctx.call_event_sink()(call_events("c1", "+79161234567", talk_s=1.0))
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from callcenter.calls import repository as calls_repository
 from callcenter.calls.agents import extension_of
 from callcenter.calls.models import Call, Outcome, PbxEvent
 from callcenter.calls.state import CallStatus
@@ -128,6 +129,7 @@ async def _generate(ctx: AppContext, seed: int) -> dict[str, int]:
                         payload={"agent": ringing, "reason": "no_answer"},
                     )
                 )
+        await calls_repository.rebuild_unanswered_rings(session)  # as ingest keeps them
         await session.commit()
         return {iface: user.id for iface, user in users.items()}
 

@@ -85,6 +85,7 @@ ROUTE_ROLES: dict[tuple[str, str], Minimum] = {
     ("GET", "/imports"): PUBLIC,
     ("POST", "/api/imports"): SUP,
     ("GET", "/api/imports"): SUP,
+    ("GET", "/api/imports/limits"): SUP,
     ("GET", "/api/imports/{batch_id}"): SUP,
     ("PUT", "/api/imports/{batch_id}/mapping"): SUP,
     ("GET", "/api/imports/{batch_id}/preview"): SUP,
@@ -151,6 +152,8 @@ ROUTE_ROLES: dict[tuple[str, str], Minimum] = {
     ("DELETE", "/api/plans/{target_id}"): SUP,
     ("GET", "/api/plans/progress"): OP,
     ("GET", "/api/plans/assignees"): SUP,
+    # -- PBX webhook (issue 7) --
+    ("POST", "/api/pbx/{pbx}/events"): ADM,
 }
 
 NOT_WALKED = {("POST", "/api/auth/login")}

@@ -7,6 +7,8 @@ import pytest
 from callcenter.imports.mapping import (
     Field,
     MappingError,
+    MappingErrorCode,
+    column_samples,
     find_header,
     guess_field,
     guess_mapping,
@@ -161,6 +163,42 @@ def test_given_a_mapping_with_unknown_parts_when_parsing_then_clear_errors() -> 
         parse_mapping({"phone": "Телефон"}, headers)
 
 
+@pytest.mark.parametrize(
+    ("raw", "code", "field", "column"),
+    [
+        ({"surname": "ФИО"}, MappingErrorCode.UNKNOWN_FIELD, "surname", ""),
+        ({"full_name": "Имя"}, MappingErrorCode.NO_SUCH_COLUMN, "full_name", "Имя"),
+        ({"full_name": ["ФИО", "Телефон"]}, MappingErrorCode.ONE_COLUMN_ONLY, "full_name", ""),
+        ({"phone": "Телефон"}, MappingErrorCode.NO_NAME_COLUMN, "", ""),
+    ],
+)
+def test_given_a_bad_mapping_when_parsing_then_a_typed_code_with_its_field_and_column(
+    raw: dict[str, str | list[str]], code: MappingErrorCode, field: str, column: str
+) -> None:
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(raw, ["ФИО", "Телефон"])
+
+    assert (caught.value.code, caught.value.field, caught.value.column) == (code, field, column)
+
+
+def test_given_rows_when_sampling_then_first_three_non_empty_values_of_each_column() -> None:
+    rows = [
+        SourceRow(2, ("Иванов", "", "")),
+        SourceRow(3, ("  Петров \n Пётр ", "8916", "")),
+        SourceRow(4, ("Сидоров", "", "x")),
+        SourceRow(5, ("Козлов", "8495")),
+        SourceRow(6, ("Лишний", "8800", "", "за краем")),
+    ]
+
+    samples = column_samples(["ФИО", "Телефон", "Город"], rows)
+
+    assert samples == {
+        "ФИО": ["Иванов", "Петров Пётр", "Сидоров"],
+        "Телефон": ["8916", "8495", "8800"],
+        "Город": ["x"],
+    }
+
+
 def test_given_a_valid_mapping_when_parsing_then_fields_and_columns() -> None:
     headers = ["ФИО", "Телефон", "Телефон (2)"]
 
@@ -173,5 +211,6 @@ def test_given_a_command_line_mapping_when_parsing_then_repeated_fields_collect(
     parsed = parse_cli_mapping("full_name=ФИО, phone=Телефон,phone=Доп. телефон")
 
     assert parsed == {"full_name": ["ФИО"], "phone": ["Телефон", "Доп. телефон"]}
-    with pytest.raises(MappingError):
+    with pytest.raises(MappingError) as caught:
         parse_cli_mapping("full_name")
+    assert caught.value.code is MappingErrorCode.BAD_SYNTAX

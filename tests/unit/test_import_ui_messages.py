@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.imports import api, service, upload
-from callcenter.imports.mapping import Field
+from callcenter.imports.mapping import Field, MappingErrorCode
 from callcenter.imports.models import BatchStatus
 from callcenter.imports.normalize import RejectReason
 from callcenter.imports.plan import Decision, Plan
@@ -31,7 +31,7 @@ def _error_codes() -> set[str]:
     codes = {c.value for c in FileErrorCode}
     codes |= _source_codes(upload, r'UploadError\(\s*"(\w+)"') | {upload.UploadTooLarge(1).code}
     codes |= _source_codes(api, r'body\(\s*"(\w+)"') | _source_codes(api, r'"code":\s*"(\w+)"')
-    codes |= _source_codes(service, r'batch_id,\s*"(\w+)",')
+    codes |= _source_codes(service, r'batch_id,\s*"(\w+)",') | {service.RUN_LOST, service.EXPIRED}
     return codes
 
 
@@ -42,6 +42,7 @@ EXPECTED = {
     "imports.status": {s.value for s in BatchStatus},
     "imports.field": {f.value for f in Field},
     "imports.count": set(Plan([], [], []).counts()),
+    "imports.mapping_error": {c.value for c in MappingErrorCode},
 }
 
 

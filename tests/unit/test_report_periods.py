@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.reports.export import Table, csv_chunks, neutralise
+from callcenter.reports.export import Table, csv_chunks
 from callcenter.reports.periods import (
     PlanPeriod,
     hour_key_start,
@@ -72,18 +72,6 @@ def test_given_a_wednesday_then_its_plan_periods_are_the_day_the_week_from_monda
     span = period_span(period, date(2026, 11, 11), MOSCOW)
 
     assert (span.first, span.last) == (first, last)
-
-
-@pytest.mark.parametrize(
-    "text", ["=1+2", "+7 916", "-5", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")']
-)
-def test_given_formula_like_text_then_it_is_written_as_text(text: str) -> None:
-    assert neutralise(text) == "'" + text
-
-
-@pytest.mark.parametrize("value", ["Анна", "a=b", 5, -5, 1.5, None])
-def test_given_plain_values_then_they_are_left_alone(value: object) -> None:
-    assert neutralise(value) == value  # type: ignore[arg-type]
 
 
 def test_given_a_table_then_the_csv_has_a_bom_and_neutralised_cells() -> None:

@@ -7,6 +7,7 @@ import pytest
 from callcenter.calls.followups import ANALYSIS_JOB, SWEEP_JOB, WRONG_NUMBER_JOB
 from callcenter.cli import main
 from callcenter.config import Settings
+from callcenter.imports.jobs import SWEEP_JOB as IMPORT_SWEEP_JOB
 from workers.celery_app import DEFAULT_QUEUE, LONG_QUEUE, create_celery
 from workers.reminders import REMINDERS_JOB
 from workers.tasks import TASKS, build_job_queue
@@ -33,7 +34,7 @@ def test_given_settings_then_celery_acks_late_prefetches_one_and_outwaits_every_
     assert conf.task_default_queue == DEFAULT_QUEUE
     assert conf.task_routes == {n: {"queue": LONG_QUEUE} for n, spec in TASKS.items() if spec.long}
     assert ANALYSIS_JOB in conf.task_routes
-    assert {entry["task"] for entry in conf.beat_schedule.values()} == {SWEEP_JOB}
+    assert {entry["task"] for entry in conf.beat_schedule.values()} == {SWEEP_JOB, IMPORT_SWEEP_JOB}
     assert set(TASKS) <= set(app.tasks)
     for name in TASKS:
         task = app.tasks[name]
@@ -86,6 +87,7 @@ def test_given_api_process_leaves_reminders_to_workers_then_beat_sends_them() ->
     app = create_celery(_settings(reminders_interval_s=0))
     assert {entry["task"] for entry in app.conf.beat_schedule.values()} == {
         SWEEP_JOB,
+        IMPORT_SWEEP_JOB,
         REMINDERS_JOB,
     }
 

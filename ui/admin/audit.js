@@ -1,8 +1,9 @@
 // The audit log reader for admins: who viewed, exported or changed which client's data and
 // who listened to which recording (GET /api/audit, newest first, a page at a time).
 
-import { api, ApiError, setCsrfToken } from "/ui/shared/api.js";
-import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { api, ApiError } from "/ui/shared/api.js";
+import { locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { signedInUser, startFailed } from "/ui/shared/page.js";
 
 const PAGE = 100;
 const form = document.getElementById("audit-filters");
@@ -83,16 +84,8 @@ function readFilters() {
 }
 
 async function main() {
-  let me = null;
-  try {
-    me = await api.get("/api/auth/me");
-  } catch (error) {
-    await initI18n();
-    throw error;
-  }
-  await initI18n(me.user ? me.user.locale : undefined);
-  setCsrfToken(me.csrf_token);
-  document.getElementById("user-name").textContent = (me.user && me.user.name) || "";
+  const user = await signedInUser();
+  document.getElementById("user-name").textContent = user.name || "";
   mountLanguageSwitch(document.getElementById("lang-switch"), { persist: true });
   window.addEventListener("localechange", render);
   form.addEventListener("submit", (event) => {
@@ -109,8 +102,4 @@ async function main() {
   await load(true);
 }
 
-main().catch((error) => {
-  document.documentElement.classList.remove("i18n-pending");
-  if (error instanceof ApiError && error.status === 401) return; // on the way to /login
-  showError(error);
-});
+main().catch(startFailed(showError));

@@ -6,9 +6,11 @@
 // only slows the bar down. The batch id is kept in the address (?batch=ID): a reload, or a
 // return later to undo, lands on the same batch at the step its status implies.
 
-import { api, ApiError, getCsrfToken, loginUrl, setCsrfToken } from "/ui/shared/api.js";
+import { api, ApiError, getCsrfToken, loginUrl } from "/ui/shared/api.js";
+import { el } from "/ui/shared/dom.js";
 import { EventClient } from "/ui/shared/event_client.js";
-import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { mountLogout, signedInUser, startFailed, toaster } from "/ui/shared/page.js";
 
 const SUPERVISOR_ROLES = new Set(["supervisor", "admin"]);
 const STEPS = ["file", "mapping", "preview", "run", "report"];
@@ -45,29 +47,12 @@ const state = {
   progress: null, // {done, total, status} from the newest event or poll
   pollTimer: null,
   undoing: false,
+  limits: null, // {max_upload_bytes, max_rows} from the server
 };
 
 const $ = (id) => document.getElementById(id);
 
 // --- small helpers -------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "testid") node.dataset.testid = value;
-    else if (name.startsWith("on") && typeof value === "function") {
-      node.addEventListener(name.slice(2), value);
-    } else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function svg(tag, attrs = {}) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
@@ -97,15 +82,26 @@ function formatWhen(iso) {
   }).format(ms);
 }
 
-let toastTimer = null;
-function toast(message) {
-  const box = $("toast");
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    box.hidden = true;
-  }, TOAST_MS);
+const toast = toaster($("toast"), TOAST_MS);
+
+const MB = 1024 * 1024;
+
+/** A file size in words: megabytes from 1 MB up, kilobytes below. */
+function size(bytes) {
+  if (bytes >= MB) {
+    const n = new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(bytes / MB);
+    return t("imports.size.mb", { n });
+  }
+  return t("imports.size.kb", { n: number(Math.max(1, Math.ceil(bytes / 1024))) });
+}
+
+/** A refused mapping in words: by its reason, with the field and column it is about. */
+function mappingErrorText(detail) {
+  if (typeof detail.reason !== "string") return null;
+  return known(`imports.mapping_error.${detail.reason}`, {
+    field: detail.field ? fieldLabel(detail.field) : "",
+    column: detail.column || "",
+  });
 }
 
 /** A server error in the user's language: by its code when it has one (see api.py). */
@@ -115,6 +111,10 @@ function errorText(error) {
     if (error.status === 403) return t("imports.error.forbidden");
     const detail = error.detail && typeof error.detail === "object" ? error.detail : null;
     const code = detail && typeof detail.code === "string" ? detail.code : null;
+    if (code === "bad_mapping") {
+      const text = mappingErrorText(detail);
+      if (text) return text;
+    }
     if (code) {
       const text = known(`imports.error.${code}`, { message: detail.message || "" });
       if (text) return text;
@@ -275,6 +275,15 @@ async function onUpload(event) {
     input.focus();
     return;
   }
+  const limit = state.limits ? state.limits.max_upload_bytes : 0;
+  if (limit && file.size > limit) {
+    // Refused here, before a byte is sent; the server refuses it too (413) if it comes.
+    const words = () =>
+      t("imports.error.file_over_limit", { size: size(file.size), limit: size(limit) });
+    showError(errorBox, words, "too_large");
+    input.focus();
+    return;
+  }
   const button = $("upload-button");
   button.disabled = true;
   setBusy($("upload-busy"), true, "imports.file.busy");
@@ -289,6 +298,27 @@ async function onUpload(event) {
     button.disabled = false;
     setBusy($("upload-busy"), false);
   }
+}
+
+async function loadLimits() {
+  try {
+    state.limits = await api.get("/api/imports/limits");
+  } catch {
+    state.limits = null; // the server still refuses what is too large
+  }
+  renderLimits();
+}
+
+function renderLimits() {
+  const box = $("file-limit");
+  const limits = state.limits;
+  box.hidden = !limits;
+  box.textContent = limits
+    ? t("imports.file.limit", {
+        size: size(limits.max_upload_bytes),
+        rows: number(limits.max_rows),
+      })
+    : "";
 }
 
 async function loadRecent() {
@@ -360,6 +390,7 @@ function renderMapping(mapping = null) {
     ),
   );
   const chosen = fieldByHeader(mapping || batch.mapping);
+  const samples = batch.samples || {};
   const rows = (batch.headers || []).map((header, index) => {
     const id = `map-${index}`;
     const select = el(
@@ -379,6 +410,15 @@ function renderMapping(mapping = null) {
       { testid: "mapping-row", "data-header": header, "data-mapped": chosen.get(header) || "" },
       el("th", { scope: "row" }, el("label", { for: id, class: "mapping__header", text: header })),
       el("td", {}, select),
+      el(
+        "td",
+        {},
+        el(
+          "ul",
+          { class: "mapping__samples", testid: "mapping-samples" },
+          ...(samples[header] || []).map((value) => el("li", { text: value, title: value })),
+        ),
+      ),
     );
   });
   $("mapping-rows").replaceChildren(...rows);
@@ -586,6 +626,7 @@ function rowExplanation(row) {
       { class: "reason" },
       el("span", { class: "reason__name", "data-reason": row.reason || "", text: reason }),
       row.message ? el("span", { class: "reason__detail", text: row.message }) : null,
+      rejectedCells(row.cells),
     );
   }
   if (row.decision === "merge") {
@@ -599,6 +640,17 @@ function rowExplanation(row) {
     return t("imports.preview.existing_org", { id: row.organization_id });
   }
   return "";
+}
+
+/** A rejected row's cells (mapped column → value), so the table shows what was refused. */
+function rejectedCells(cells) {
+  const filled = Object.entries(cells || {}).filter(([, value]) => value.trim());
+  if (!filled.length) return null;
+  return el(
+    "dl",
+    { class: "reason__cells", testid: "reject-cells", "aria-label": t("imports.preview.cells") },
+    ...filled.flatMap(([header, value]) => [el("dt", { text: header }), el("dd", { text: value })]),
+  );
 }
 
 function renderPreview() {
@@ -926,6 +978,7 @@ function startOver() {
 
 function rerender() {
   for (const [box, words] of shownErrors) box.textContent = words();
+  renderLimits();
   if (!state.batch) {
     renderRecent();
     return;
@@ -972,34 +1025,14 @@ function showForbidden() {
 }
 
 async function main() {
-  let me = null;
-  let failure = null;
-  try {
-    me = await api.get("/api/auth/me");
-  } catch (error) {
-    failure = error;
-  }
-  await initI18n(me && me.user ? me.user.locale : undefined);
-  if (failure) throw failure;
-  setCsrfToken(me.csrf_token);
-  const user = me.user || {};
+  const user = await signedInUser();
   $("user-name").textContent = user.name || user.login || "";
   mountLanguageSwitch($("lang-switch"), {
     persist: true,
     onError: (error) => toast(errorText(error)),
   });
   window.addEventListener("localechange", rerender);
-  $("logout").addEventListener("click", async () => {
-    try {
-      await api.post("/api/auth/logout", {});
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) {
-        toast(errorText(error));
-        return;
-      }
-    }
-    window.location.assign("/login");
-  });
+  mountLogout($("logout"), { onError: (error) => toast(errorText(error)) });
 
   if (!SUPERVISOR_ROLES.has(user.role)) {
     showForbidden();
@@ -1015,6 +1048,7 @@ async function main() {
   events.start();
 
   loadTemplates();
+  loadLimits();
   const wanted = Number(new URL(window.location.href).searchParams.get("batch"));
   if (Number.isInteger(wanted) && wanted > 0) {
     try {
@@ -1029,9 +1063,9 @@ async function main() {
   loadRecent();
 }
 
-main().catch((error) => {
-  document.documentElement.classList.remove("i18n-pending");
-  if (error instanceof ApiError && error.status === 401) return; // on the way to /login
-  console.error(error);
-  toast(errorText(error));
-});
+main().catch(
+  startFailed((error) => {
+    console.error(error);
+    toast(errorText(error));
+  }),
+);

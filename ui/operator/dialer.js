@@ -6,7 +6,8 @@
 
 import { api, ApiError } from "/ui/shared/api.js";
 import { t } from "/ui/shared/i18n.js";
-import { clickKey, el } from "./dom.js";
+import { el } from "/ui/shared/dom.js";
+import { clickKey } from "./dom.js";
 
 const LOCK_AFTER_MS = 4000;
 

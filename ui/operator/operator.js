@@ -3,13 +3,16 @@
 // Cards are keyed by call id and every update is applied idempotently, so an event seen twice
 // (a replay after reconnect, a snapshot that already reflects it) changes nothing.
 
-import { api, ApiError, setCsrfToken } from "/ui/shared/api.js";
+import { api, ApiError } from "/ui/shared/api.js";
+import { el } from "/ui/shared/dom.js";
 import { EventClient } from "/ui/shared/event_client.js";
-import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { errorText, mountLogout, signedInUser, startFailed, toaster } from "/ui/shared/page.js";
 import { dialButton, initControl } from "/ui/operator/control.js";
 import { RecordingPanel } from "/ui/operator/recording.js";
 import { CardCrm, initCrm } from "/ui/operator/crm.js";
 import { initPlan } from "/ui/operator/plan.js";
+import { formatWhen } from "/ui/operator/timeline.js";
 import { WrongNumberNotice } from "/ui/operator/wrong_number.js";
 
 const DEFAULT_OUTCOMES = [
@@ -37,28 +40,9 @@ const cards = new Map();
 const eventLog = []; // {id, type, call} of the events applied, for diagnostics
 const statusLog = []; // connection states in order, for diagnostics
 let connectionState = "reconnecting";
-let toastTimer = null;
 let baseTitle = document.title;
 
 // --- small helpers -------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "testid") node.dataset.testid = value;
-    else if (name.startsWith("on") && typeof value === "function") {
-      node.addEventListener(name.slice(2), value);
-    } else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 /** Replace the children of `node`, skipping empty slots. */
 function fill(node, ...children) {
@@ -80,43 +64,13 @@ function formatDuration(totalSeconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-function formatWhen(iso) {
-  const ms = parseTime(iso);
-  if (ms === null) return "";
-  const date = new Date(ms);
-  const sameYear = date.getFullYear() === new Date().getFullYear();
-  return new Intl.DateTimeFormat(locale(), {
-    day: "2-digit",
-    month: "2-digit",
-    year: sameYear ? undefined : "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-  }).format(date);
-}
-
 function formatDay(iso) {
   const ms = parseTime(iso);
   if (ms === null) return "";
   return new Intl.DateTimeFormat(locale(), { day: "2-digit", month: "short" }).format(ms);
 }
 
-function errorText(error) {
-  if (error instanceof ApiError) {
-    if (error.status === 0) return t("common.error.network");
-    if (error.status === 403) return t("common.error.forbidden");
-    return t("common.error.server", { status: error.status, message: error.message });
-  }
-  return t("common.error.unexpected", { message: String(error) });
-}
-
-function toast(message) {
-  toastBox.textContent = message;
-  toastBox.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    toastBox.hidden = true;
-  }, TOAST_MS);
-}
+const toast = toaster(toastBox, TOAST_MS);
 
 // --- one call card -------------------------------------------------------------------------
 
@@ -870,17 +824,7 @@ function rerenderAll() {
 
 async function main() {
   // The page stays hidden until it speaks the user's language (no flash of the other one).
-  let me = null;
-  let failure = null;
-  try {
-    me = await api.get("/api/auth/me");
-  } catch (error) {
-    failure = error;
-  }
-  await initI18n(me && me.user ? me.user.locale : undefined);
-  if (failure) throw failure;
-  setCsrfToken(me.csrf_token);
-  const user = me.user || {};
+  const user = await signedInUser();
   baseTitle = document.title;
   document.getElementById("user-name").textContent = user.name || user.login || "";
   document.getElementById("imports-link").hidden = !["supervisor", "admin"].includes(user.role);
@@ -901,17 +845,9 @@ async function main() {
   });
   window.callcenter = { events: client, eventLog, statusLog, cards };
 
-  document.getElementById("logout").addEventListener("click", async () => {
-    try {
-      await api.post("/api/auth/logout", {});
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) {
-        toast(errorText(error));
-        return;
-      }
-    }
-    client.stop();
-    window.location.assign("/login");
+  mountLogout(document.getElementById("logout"), {
+    onError: (error) => toast(errorText(error)),
+    beforeLeave: () => client.stop(),
   });
 
   setInterval(() => {
@@ -922,9 +858,9 @@ async function main() {
   client.start();
 }
 
-main().catch((error) => {
-  document.documentElement.classList.remove("i18n-pending");
-  if (error instanceof ApiError && error.status === 401) return; // on the way to /login
-  console.error(error);
-  toast(errorText(error));
-});
+main().catch(
+  startFailed((error) => {
+    console.error(error);
+    toast(errorText(error));
+  }),
+);

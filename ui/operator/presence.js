@@ -7,7 +7,7 @@
 import { api } from "/ui/shared/api.js";
 import { t } from "/ui/shared/i18n.js";
 import { controlErrorText } from "./dialer.js";
-import { el } from "./dom.js";
+import { el } from "/ui/shared/dom.js";
 
 /** The label of a pause reason: a known code in the user's language, else the text itself. */
 export function reasonLabel(reason) {

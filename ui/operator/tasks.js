@@ -6,7 +6,7 @@
 
 import { api } from "/ui/shared/api.js";
 import { t } from "/ui/shared/i18n.js";
-import { el } from "./dom.js";
+import { el } from "/ui/shared/dom.js";
 import { formatWhen } from "./timeline.js";
 
 const OVERDUE_REFRESH_MS = 60_000;

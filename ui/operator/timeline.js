@@ -3,7 +3,7 @@
 
 import { api } from "/ui/shared/api.js";
 import { locale, t } from "/ui/shared/i18n.js";
-import { el } from "./dom.js";
+import { el } from "/ui/shared/dom.js";
 
 const PAGE = 10;
 

@@ -8,7 +8,7 @@
 import { api } from "/ui/shared/api.js";
 import { locale, t } from "/ui/shared/i18n.js";
 import { controlErrorText, dial, isLocked } from "./dialer.js";
-import { el } from "./dom.js";
+import { el } from "/ui/shared/dom.js";
 
 const REFRESH_MS = 60_000;
 const AFTER_CALL_MS = 1500;

@@ -6,7 +6,7 @@
 
 import { api } from "/ui/shared/api.js";
 import { locale, t } from "/ui/shared/i18n.js";
-import { el } from "/ui/operator/dom.js";
+import { el } from "/ui/shared/dom.js";
 
 /** Whether the rules closed this call and nobody has undone it. */
 export function isAutoClosed(call) {

@@ -3,8 +3,10 @@
 //
 // Charts are SVG drawn with createElementNS: no library, no CDN, nothing inline (strict CSP).
 
-import { api, ApiError, setCsrfToken } from "/ui/shared/api.js";
-import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { api } from "/ui/shared/api.js";
+import { el } from "/ui/shared/dom.js";
+import { locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { errorText, mountLogout, signedInUser, startFailed, toaster } from "/ui/shared/page.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const PER_PAGE = 50;
@@ -48,24 +50,6 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "testid") node.dataset.testid = value;
-    else if (name.startsWith("on") && typeof value === "function") {
-      node.addEventListener(name.slice(2), value);
-    } else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -76,25 +60,7 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
-let toastTimer = null;
-function toast(message) {
-  const box = $("toast");
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    box.hidden = true;
-  }, TOAST_MS);
-}
-
-function errorText(error) {
-  if (error instanceof ApiError) {
-    if (error.status === 0) return t("common.error.network");
-    if (error.status === 403) return t("common.error.forbidden");
-    return t("common.error.server", { status: error.status, message: error.message });
-  }
-  return t("common.error.unexpected", { message: String(error) });
-}
+const toast = toaster($("toast"), TOAST_MS);
 
 // --- formatting ----------------------------------------------------------------------------
 
@@ -646,17 +612,7 @@ function rerender() {
 }
 
 async function main() {
-  let me = null;
-  let failure = null;
-  try {
-    me = await api.get("/api/auth/me");
-  } catch (error) {
-    failure = error;
-  }
-  await initI18n(me && me.user ? me.user.locale : undefined);
-  if (failure) throw failure;
-  setCsrfToken(me.csrf_token);
-  state.me = me.user || {};
+  state.me = await signedInUser();
   state.supervisor = ["supervisor", "admin"].includes(state.me.role);
   $("user-name").textContent = state.me.name || state.me.login || "";
   document.body.classList.toggle("is-supervisor", state.supervisor);
@@ -690,17 +646,7 @@ async function main() {
   $("drill-next").addEventListener("click", () => {
     if (state.drill) openDrill(state.drill.href, state.drill.title, state.drill.page + 1);
   });
-  $("logout").addEventListener("click", async () => {
-    try {
-      await api.post("/api/auth/logout", {});
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) {
-        toast(errorText(error));
-        return;
-      }
-    }
-    window.location.assign("/login");
-  });
+  mountLogout($("logout"), { onError: (error) => toast(errorText(error)) });
 
   if (state.supervisor) {
     state.assignees = await api.get("/api/plans/assignees");
@@ -711,9 +657,9 @@ async function main() {
   await load();
 }
 
-main().catch((error) => {
-  document.documentElement.classList.remove("i18n-pending");
-  if (error instanceof ApiError && error.status === 401) return;
-  console.error(error);
-  toast(errorText(error));
-});
+main().catch(
+  startFailed((error) => {
+    console.error(error);
+    toast(errorText(error));
+  }),
+);

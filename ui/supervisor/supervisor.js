@@ -7,9 +7,17 @@
 // `?tv=1` is the wall-TV mode (dark, big type, no buttons); `?queue=a&queue=b` shows only
 // those queues.
 
-import { api, ApiError, setCsrfToken } from "/ui/shared/api.js";
+import { api, ApiError } from "/ui/shared/api.js";
+import { el } from "/ui/shared/dom.js";
 import { EventClient } from "/ui/shared/event_client.js";
-import { initI18n, locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import { locale, mountLanguageSwitch, t } from "/ui/shared/i18n.js";
+import {
+  errorText as commonErrorText,
+  mountLogout,
+  signedInUser,
+  startFailed,
+  toaster,
+} from "/ui/shared/page.js";
 import {
   agentCounts,
   agentsAcross,
@@ -60,7 +68,6 @@ const statusLog = [];
 let connectionState = "reconnecting";
 let everConnected = false;
 let renderPending = false;
-let toastTimer = null;
 let pauseReasons = DEFAULT_PAUSE_REASONS;
 let otherReason = "other";
 let reasonMaxLength = 64;
@@ -124,24 +131,6 @@ function alarmText(alarm) {
 
 // --- small helpers -------------------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name === "testid") node.dataset.testid = value;
-    else if (name.startsWith("on") && typeof value === "function") {
-      node.addEventListener(name.slice(2), value);
-    } else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
 /** A "since" timer: its text is refreshed every second by `tick()`. */
 function timer(since, testid) {
   const node = el("span", { class: "timer", testid });
@@ -167,21 +156,14 @@ function errorText(error) {
       const text = t(key, { message: detail.message || error.message });
       if (text !== key) return text;
     }
-    if (error.status === 0) return t("common.error.network");
-    if (error.status === 403) return t("common.error.forbidden");
-    return t("common.error.server", { status: error.status, message: error.message });
   }
-  return t("common.error.unexpected", { message: String(error) });
+  return commonErrorText(error);
 }
 
+const showToast = toaster(toastBox, TOAST_MS);
+
 function toast(message, kind = "error") {
-  toastBox.textContent = message;
-  toastBox.dataset.kind = kind;
-  toastBox.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => {
-    toastBox.hidden = true;
-  }, TOAST_MS);
+  showToast(message, kind);
 }
 
 function shownViews() {
@@ -927,17 +909,7 @@ async function loadPauseReasons() {
 // --- start ---------------------------------------------------------------------------------
 
 async function main() {
-  let me = null;
-  let failure = null;
-  try {
-    me = await api.get("/api/auth/me");
-  } catch (error) {
-    failure = error;
-  }
-  await initI18n(me && me.user ? me.user.locale : undefined);
-  if (failure) throw failure;
-  setCsrfToken(me.csrf_token);
-  const user = me.user || {};
+  const user = await signedInUser();
   document.getElementById("user-name").textContent = user.name || user.login || "";
   setupTvMode();
   mountLanguageSwitch(document.getElementById("lang-switch"), {
@@ -946,7 +918,10 @@ async function main() {
   });
   window.addEventListener("localechange", rerenderAll);
   let client = null;
-  document.getElementById("logout").addEventListener("click", () => logout(client));
+  mountLogout(document.getElementById("logout"), {
+    onError: (error) => toast(errorText(error)),
+    beforeLeave: () => client && client.stop(),
+  });
 
   if (!SUPERVISOR_ROLES.has(user.role)) {
     showForbidden();
@@ -985,22 +960,9 @@ async function main() {
   client.start();
 }
 
-async function logout(client) {
-  try {
-    await api.post("/api/auth/logout", {});
-  } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 401) {
-      toast(errorText(error));
-      return;
-    }
-  }
-  if (client) client.stop();
-  window.location.assign("/login");
-}
-
-main().catch((error) => {
-  document.documentElement.classList.remove("i18n-pending");
-  if (error instanceof ApiError && error.status === 401) return; // on the way to /login
-  console.error(error);
-  toast(errorText(error));
-});
+main().catch(
+  startFailed((error) => {
+    console.error(error);
+    toast(errorText(error));
+  }),
+);
