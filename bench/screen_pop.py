@@ -23,9 +23,20 @@ How it is measured:
   window count; the load keeps running afterwards until their pops are in (or
   `--drain-seconds` pass), and a pop that never arrives is reported as lost.
 
+`--scale-out` measures the same path across processes: one `callcenter pbx-adapter` (it
+takes the PBX's lease in Redis and applies the calls), `--apis` (2) `callcenter serve`
+processes, PostgreSQL (a fresh database made on `--pg-admin-url` and dropped afterwards,
+unless `--database-url` names one) and Redis streams under a key prefix of the run's own
+(its keys are deleted afterwards). Operators are spread over the API processes, so a pop
+crosses adapter → PostgreSQL commit → Redis stream → the right API's reader → websocket.
+The simulator stays in this process, so both ends of a pop are read from one clock.
+Defaults there: 1,000 operators, 100 calls/s, target p99 ≤ 30 ms; `--short`: 100
+operators, 10 calls/s. `--profile pyspy` records the adapter process.
+
 Run from the repository root:
 
     .venv/bin/python bench/screen_pop.py [--rate 50] [--clients 200] [--seconds 20]
+        [--scale-out [--apis 2] [--redis-url redis://127.0.0.1:6379/0]] [--short]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/fresh_db]
         [--profile stages|pyspy|cprofile] [--result-name screen_pop]
 
@@ -53,10 +64,12 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -91,6 +104,13 @@ HOST = "127.0.0.1"
 FIRST_EXTENSION = 1000
 PASSWORD = "screen-pop-bench-1"
 TARGET_P99_MS = 15.0
+TARGET_SCALE_OUT_P99_MS = 30.0
+API_METRICS = (
+    "callcenter_websocket_connections",
+    "callcenter_events_published_total",
+    "callcenter_event_publish_failures_total",
+)
+"""What the benchmark reads from each API process's `/metrics` at the end."""
 FAST_ARGON2 = {
     "CALLCENTER_ARGON2_TIME_COST": "1",
     "CALLCENTER_ARGON2_MEMORY_KIB": "1024",
@@ -177,6 +197,10 @@ class Config:
     seed: int
     profile: str
     result_name: str
+    scale_out: bool = False
+    apis: int = 2
+    redis_url: str = ""
+    key_prefix: str = ""
 
 
 @dataclass(slots=True)
@@ -210,6 +234,8 @@ class Tally:
 class Operator:
     extension: int
     login: str
+    base_url: str = ""
+    """The API process this operator's browser uses."""
     cookie: str = ""
     last_ids: dict[str, str] = field(default_factory=dict)
     ws: ClientConnection | None = None
@@ -383,16 +409,9 @@ class Server:
         return self.process is not None and self.process.returncode is None
 
     async def start(self, base_url: str, within_s: float = 60.0) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            *self.command,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        """Spawn, then wait until `base_url` answers its health check."""
+        await self.spawn()
+        assert self.process is not None
         deadline = time.monotonic() + within_s
         async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
             while True:
@@ -404,6 +423,18 @@ class Server:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the server did not answer within {within_s:g} s")
                 await asyncio.sleep(0.1)
+
+    async def spawn(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
 
     async def stop(self) -> int | None:
         """SIGINT (a clean uvicorn shutdown, which also writes a cProfile), then SIGKILL."""
@@ -419,6 +450,119 @@ class Server:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 await self.process.wait()
         return self.process.returncode
+
+
+@dataclass(slots=True)
+class Deployment:
+    """The processes under test: `callcenter serve --with-pbx` alone (embedded), or one
+    `pbx-adapter` and API processes on PostgreSQL and Redis (`--scale-out`)."""
+
+    processes: dict[str, Server]
+    api_urls: dict[str, str]
+    """The API processes (by role) and their base URLs; operators are spread over them."""
+    sink: str
+    """The process that applies the calls (py-spy records it)."""
+
+    @property
+    def urls(self) -> list[str]:
+        return list(self.api_urls.values())
+
+    @property
+    def pid(self) -> int:
+        return self.processes[self.sink].pid
+
+    def alive(self) -> bool:
+        return all(server.alive() for server in self.processes.values())
+
+    def pids(self) -> dict[str, int]:
+        return {role: s.pid for role, s in self.processes.items() if s.process is not None}
+
+    async def start(self, sim: AmiSimulator) -> None:
+        for role, server in self.processes.items():
+            if role in self.api_urls:
+                await server.start(self.api_urls[role])
+            else:
+                await server.spawn()
+        try:
+            await sim.wait_logged_in(1, within_s=30)
+        except TimeoutError:
+            raise RuntimeError("the AMI adapter did not log in within 30 s") from None
+
+    async def stop(self) -> int | None:
+        """Stop every process; the first failing exit status, else the sink's."""
+        codes = {role: await server.stop() for role, server in self.processes.items()}
+        failed = [code for code in codes.values() if code not in (0, None)]
+        return failed[0] if failed else codes.get(self.sink)
+
+
+def embedded(
+    config: Config, workdir: Path, log: IO[bytes], url: str, sim: AmiSimulator, secret: str
+) -> Deployment:
+    port = free_port()
+    command = [*callcenter_command(), "serve", "--with-pbx"]
+    if config.profile == "cprofile":
+        command = [sys.executable, "-m", "cProfile", "-o", str(workdir / "server.prof")]
+        command += ["-m", "callcenter.cli", "serve", "--with-pbx"]
+    elif config.profile == "stages":
+        command = [sys.executable, str(Path(__file__).resolve())]
+        command += ["--instrumented-server", str(workdir / "stages.json")]
+    server = Server(command, server_env(url, port, sim, secret), workdir, log)
+    return Deployment({"server": server}, {"server": f"http://{HOST}:{port}"}, "server")
+
+
+def scale_out(
+    config: Config, workdir: Path, log: IO[bytes], url: str, sim: AmiSimulator, secret: str
+) -> Deployment:
+    """One adapter process and `config.apis` API processes sharing PostgreSQL and Redis
+    streams, under a Redis key prefix of this run's own."""
+    ports = [free_port() for _ in range(config.apis)]
+    origins = [f"http://{HOST}:{port}" for port in ports]
+    shared = server_env(url, ports[0], sim, secret)
+    shared.update(
+        CALLCENTER_REDIS_URL=config.redis_url,
+        CALLCENTER_JOBS_KEY_PREFIX=config.key_prefix,
+        CALLCENTER_ALLOWED_ORIGINS=json.dumps(origins),
+    )
+    processes: dict[str, Server] = {}
+    api_urls: dict[str, str] = {}
+    for index, port in enumerate(ports):
+        env = {k: v for k, v in shared.items() if not k.startswith("CALLCENTER_AMI_")}
+        env["CALLCENTER_PORT"] = str(port)
+        role = f"api{index + 1}"
+        processes[role] = Server([*callcenter_command(), "serve"], env, workdir, log)
+        api_urls[role] = origins[index]
+    adapter = [*callcenter_command(), "pbx-adapter", "--metrics-port", str(free_port())]
+    processes["adapter"] = Server(adapter, shared, workdir, log)
+    return Deployment(processes, api_urls, "adapter")
+
+
+async def delete_redis_keys(redis_url: str, prefix: str) -> int:
+    """Delete every key under `prefix` (this run's streams, lease and job queue)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        return len(keys)
+    finally:
+        await redis.aclose()
+
+
+async def scrape(url: str, names: tuple[str, ...]) -> dict[str, float]:
+    """The samples named `names` (summed over labels) of a process's `/metrics`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    with contextlib.suppress(httpx.HTTPError):
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(url)).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in names:
+                    out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out
 
 
 # --------------------------------------------------------------------------- stages
@@ -873,30 +1017,21 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
     secret = f"bench-{random.randrange(10**9)}"
     sim = TimedSimulator(HOST, 0, "crm", secret, queues=(), seed=config.seed)
     await sim.start()
-    port = free_port()
-    base_url = f"http://{HOST}:{port}"
-    command = [*callcenter_command(), "serve", "--with-pbx"]
-    if config.profile == "cprofile":
-        command = [sys.executable, "-m", "cProfile", "-o", str(workdir / "server.prof")]
-        command += ["-m", "callcenter.cli", "serve", "--with-pbx"]
-    elif config.profile == "stages":
-        command = [sys.executable, str(Path(__file__).resolve())]
-        command += ["--instrumented-server", str(workdir / "stages.json")]
-    server = Server(command, server_env(url, port, sim, secret), workdir, log)
+    build = scale_out if config.scale_out else embedded
+    server = build(config, workdir, log, url, sim, secret)
+    base_url = server.urls[0]
+    for index, op in enumerate(operators):
+        op.base_url = server.urls[index % len(server.urls)]
     tally = Tally()
     load = Load(sim, config, numbers)
     readers: list[asyncio.Task[None]] = []
     load_task: asyncio.Task[None] | None = None
     spy: asyncio.subprocess.Process | None = None
     try:
-        await server.start(base_url)
-        try:
-            await sim.wait_logged_in(1, within_s=30)
-        except TimeoutError:
-            raise RuntimeError("the server's AMI adapter did not log in within 30 s") from None
+        await server.start(sim)
         started = time.perf_counter()
-        await gather_limited([log_in(base_url, op) for op in operators], 16)
-        await gather_limited([open_stream(base_url, op) for op in operators], 32)
+        await gather_limited([log_in(op.base_url, op) for op in operators], 16)
+        await gather_limited([open_stream(op.base_url, op) for op in operators], 32)
         connect_s = time.perf_counter() - started
         readers = [asyncio.create_task(follow(op, load.placed, tally)) for op in operators]
         print(
@@ -910,14 +1045,17 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         load.phase = "measure"
         events_before, frames_before = sim.events_emitted, sim.frames_written
         bytes_before = sim.bytes_written
-        cpu_before, bench_cpu_before = cpu_ticks(server.pid), os.times()
+        pids = server.pids()
+        cpu_before = {role: cpu_ticks(pid) for role, pid in pids.items()}
+        bench_cpu_before = os.times()
         machine_before = machine_ticks()
         window_start = time.perf_counter()
         if config.profile == "pyspy":
             spy = await pyspy_record(server.pid, config.seconds, workdir / "pyspy.txt")
         await asyncio.sleep(config.seconds)
         window_s = time.perf_counter() - window_start
-        cpu_after, bench_cpu_after = cpu_ticks(server.pid), os.times()
+        cpu_after = {role: cpu_ticks(pid) for role, pid in pids.items()}
+        bench_cpu_after = os.times()
         machine_after = machine_ticks()
         events = sim.events_emitted - events_before
         frames = sim.frames_written - frames_before
@@ -938,10 +1076,13 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
 
         died = not server.alive()
         health: dict[str, Any] = {}
+        api_metrics: dict[str, dict[str, float]] = {}
         if not died:
             async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
                 with contextlib.suppress(httpx.HTTPError, ValueError):
                     health = (await http.get("/api/health")).json()
+            for role, api_url in server.api_urls.items():
+                api_metrics[role] = await scrape(f"{api_url}/metrics", API_METRICS)
     finally:
         load.stopped = True
         tally.stopping = True
@@ -961,6 +1102,8 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
             await spy.wait()
         code = await server.stop()
         await sim.stop()
+        if config.scale_out:
+            await delete_redis_keys(config.redis_url, config.key_prefix)
     if code not in (0, None):
         print(f"note: the server exited with status {code}", file=sys.stderr)
 
@@ -979,18 +1122,26 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
             latencies.append((pop.at - written_at) * 1000)
             if load.placed[lid].known:
                 known_latencies.append(latencies[-1])
-    server_cpu = cpu_delta(cpu_before, cpu_after)
+    by_process = {role: cpu_delta(cpu_before[role], cpu_after[role]) for role in pids}
     # The event loop runs on the main thread; the others are aiosqlite's connection threads
     # (or asyncpg's none) and the default executor.
-    threads = {"event loop (main thread)": server_cpu.pop(str(server.pid), 0.0)}
+    server_cpu = by_process[server.sink]
+    threads = {"event loop (main thread)": server_cpu.pop(str(pids[server.sink]), 0.0)}
     threads["other threads"] = sum(server_cpu.values())
-    server_cpu_s = sum(threads.values())
+    process_cpu_s = {
+        role: round(sum(cpu_delta(cpu_before[role], cpu_after[role]).values()), 2) for role in pids
+    }
+    server_cpu_s = sum(process_cpu_s.values())
     bench_cpu_s = (bench_cpu_after.user - bench_cpu_before.user) + (
         bench_cpu_after.system - bench_cpu_before.system
     )
     machine_busy_s = (machine_after[0] - machine_before[0]) / _CLK_TCK
     machine_total_s = (machine_after[1] - machine_before[1]) / _CLK_TCK
+    target = TARGET_SCALE_OUT_P99_MS if config.scale_out else TARGET_P99_MS
     figures: dict[str, Any] = {
+        "mode": f"scale-out: {config.apis} API processes + adapter process, Redis streams"
+        if config.scale_out
+        else "embedded: one process",
         "database": url.split(":")[0] if config.database_url else "sqlite (embedded default)",
         "rate_calls_per_s": config.rate,
         "clients": config.clients,
@@ -1004,10 +1155,10 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         "ring_frames_not_written": unwritten,
         "pop_latency_ms": summarize(latencies),
         "pop_latency_known_caller_ms": summarize(known_latencies),
-        "target_p99_ms": TARGET_P99_MS,
+        "target_p99_ms": target,
         "target_met": bool(latencies)
         and not lost
-        and percentile(sorted(latencies), 0.99) <= TARGET_P99_MS,
+        and percentile(sorted(latencies), 0.99) <= target,
         "pops_per_s": round(len(latencies) / window_s, 1),
         "calls_per_s_placed": round(len(measured) / window_s, 1),
         "ami_events_per_s": round(events / window_s, 1),
@@ -1016,6 +1167,9 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         "server_cpu_s": round(server_cpu_s, 2),
         "server_cpu_share": round(server_cpu_s / window_s, 3),
         "server_cpu_by_thread_s": {k: round(v, 2) for k, v in threads.items()},
+        "server_cpu_by_process_s": process_cpu_s,
+        "api_metrics_at_end": api_metrics,
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "bench_process_cpu_share": round(bench_cpu_s / window_s, 3),
         "bench_schedule_lag_ms": summarize(load.lag_ms),
         "machine_cpu_busy_share": round(machine_busy_s / machine_total_s, 3),
@@ -1059,6 +1213,7 @@ _PYSPY_PARTS = (
     ("websocket send", ("_forward (", "WebSocket.send (", "WebSocketsSansIOProtocol.send (")),
     ("AMI read + frame parsing", ("FrameParser.feed (", "data_received (pbx_adapter")),
     ("AMI translate", ("translate (pbx_adapter",)),
+    ("socket writes (PostgreSQL, Redis)", ("_SelectorSocketTransport.write (",)),
     ("AMI dispatch", ("AmiClient._dispatch (", "AmiClient.on_event (")),
 )
 """How `--profile pyspy` files the event loop's samples: the first part whose marker
@@ -1066,6 +1221,7 @@ appears in a stack wins."""
 
 
 IDLE_PART = "uvloop native code (mostly epoll_pwait: waiting), not in the shares"
+SELECTOR_IDLE_PART = "asyncio's selector waiting for I/O (no uvloop here), not in the shares"
 
 
 def pyspy_parts(path: Path) -> dict[str, float]:
@@ -1087,13 +1243,15 @@ def pyspy_parts(path: Path) -> dict[str, float]:
             part = "SQLAlchemy in greenlets (caller not shown; ~all sink)"
         elif len(frames) == 1 or loop_at == len(frames) - 1:
             part = IDLE_PART
+        elif frames[-1].startswith("EpollSelector.select ("):
+            part = SELECTOR_IDLE_PART
         else:
             part = next(
                 (name for name, marks in _PYSPY_PARTS if any(m in stack for m in marks)),
                 "other",
             )
         parts[part] += int(count)
-    busy = sum(n for name, n in parts.items() if name != IDLE_PART) or 1
+    busy = sum(n for name, n in parts.items() if name not in (IDLE_PART, SELECTOR_IDLE_PART)) or 1
     return {name: round(n / busy, 3) for name, n in parts.most_common()}
 
 
@@ -1165,7 +1323,23 @@ def report(figures: dict[str, Any]) -> None:
         print("!" * 72)
     if latency:
         verdict = "MET" if figures["target_met"] else "MISSED"
-        print(f"\npop p99 {latency['p99']} ms — target ≤ {TARGET_P99_MS:g} ms: {verdict}")
+        target = figures["target_p99_ms"]
+        print(f"\npop p99 {latency['p99']} ms — target ≤ {target:g} ms: {verdict}")
+
+
+def admin_sql(admin_url: str, sql: str) -> str:
+    """Run `sql` on the PostgreSQL server of `admin_url`; its SQLAlchemy URL sans database."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def execute() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute())
+    return admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
 
 
 def main() -> int:
@@ -1174,9 +1348,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rate", type=float, default=50.0, help="calls/s (default 50)")
-    parser.add_argument("--clients", type=int, default=200, help="websocket clients (200)")
+    parser.add_argument("--rate", type=float, default=None, help="calls/s (50; scale-out 100)")
+    parser.add_argument(
+        "--clients", type=int, default=None, help="websocket clients (200; scale-out 1000)"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window (20)")
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="an adapter process and --apis API processes on PostgreSQL and Redis streams",
+    )
+    parser.add_argument("--apis", type=int, default=2, help="API processes (scale-out; 2)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="(scale-out)")
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("CALLCENTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="scale-out without --database-url: a fresh database is made here, then dropped",
+    )
+    parser.add_argument(
+        "--short", action="store_true", help="a quick setting: 100 operators, 10 calls/s"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="uncounted warm-up (3)")
     parser.add_argument("--drain-seconds", type=float, default=10.0, dest="drain")
     parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite)")
@@ -1192,6 +1383,15 @@ def main() -> int:
     )
     parser.add_argument("--result-name", default="screen_pop")
     args = parser.parse_args()
+    full = (100.0, 1000) if args.scale_out else (50.0, 200)
+    short = (10.0, 100)
+    rate, clients = short if args.short else full
+    args.rate = args.rate if args.rate is not None else rate
+    args.clients = args.clients if args.clients is not None else clients
+    if args.scale_out and args.profile in ("stages", "cprofile"):
+        parser.error("--scale-out profiles with --profile pyspy only (the adapter process)")
+    if args.apis < 1:
+        parser.error("--apis must be positive")
     if args.rate <= 0 or args.clients < 1 or args.seconds <= 0:
         parser.error("--rate, --clients and --seconds must be positive")
     # An operator gets a call every clients/rate seconds: calls must be over by then.
@@ -1213,17 +1413,30 @@ def main() -> int:
         seed=args.seed,
         profile=args.profile,
         result_name=args.result_name,
+        scale_out=args.scale_out,
+        apis=args.apis,
+        redis_url=args.redis_url,
+        key_prefix=f"bench-screen-pop-{secrets.token_hex(4)}:",
     )
     os.environ.update(FAST_ARGON2)
-    with tempfile.TemporaryDirectory(prefix="screen_pop-") as tmp:
-        workdir = Path(tmp)
-        url = config.database_url or f"sqlite+aiosqlite:///{workdir}/screen_pop.db"
-        figures = run_on_migrated_database(workdir, url, lambda log: run(config, workdir, log))
-        if isinstance(figures, int):
-            return figures
-        if config.profile in ("pyspy", "cprofile"):
-            figures["profile"] = print_profile(workdir, config.profile)
-        figures["server_log_problems"] = server_log_problems(workdir)
+    fresh_database = ""
+    if config.scale_out and not config.database_url:
+        fresh_database = f"bench_screen_pop_{secrets.token_hex(4)}"
+        url = admin_sql(args.pg_admin_url, f'CREATE DATABASE "{fresh_database}"')
+        config = dataclasses.replace(config, database_url=f"{url}/{fresh_database}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="screen_pop-") as tmp:
+            workdir = Path(tmp)
+            url = config.database_url or f"sqlite+aiosqlite:///{workdir}/screen_pop.db"
+            figures = run_on_migrated_database(workdir, url, lambda log: run(config, workdir, log))
+            if isinstance(figures, int):
+                return figures
+            if config.profile in ("pyspy", "cprofile"):
+                figures["profile"] = print_profile(workdir, config.profile)
+            figures["server_log_problems"] = server_log_problems(workdir)
+    finally:
+        if fresh_database:
+            admin_sql(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{fresh_database}" WITH (FORCE)')
     report(figures)
     print(f"\nwritten to {write_result(config.result_name, figures)}")
     failed = figures["pops_lost"] or figures["ring_frames_not_written"]

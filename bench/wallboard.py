@@ -22,9 +22,9 @@ How it is measured:
   with, talking on, or stopped talking on a call. Each change is matched to the last such
   frame written before the view arrived; its latency is the receipt minus that write. An
   update is compared once (when the first supervisor gets it); every supervisor's receipt
-  is a sample. So the figure includes the product's coalescing of updates
-  (`queues_publish_interval_s`: at most one view per queue per interval, the last state
-  always sent), as a supervisor experiences it;
+  is a sample. So the figure includes the product's coalescing of updates (a view per
+  changed queue per ingest batch, at most one per queue per `queues_publish_interval_s`,
+  the last state always sent), as a supervisor experiences it;
 - clients stamp a message the moment `recv()` hands it over and read only its id and type
   from the text (one full JSON parse per update, not per supervisor), so 550 sockets in one
   process stay cheap; this process's own event-loop lag is measured and printed beside the
@@ -37,10 +37,10 @@ Run from the repository root:
 
 `--short` is the CI-sized run (5 calls/s, 5 supervisors, 50 operators, 8 s).
 `--publish-interval` overrides the product's `CALLCENTER_QUEUES_PUBLISH_INTERVAL_S`;
-`--no-deflate` makes the clients not offer permessage-deflate (browsers do offer it, and the
-server then compresses every message once per socket); `--what-if-no-supervisor-call-updates`
-runs the server with `call.updated` to the supervisors topic dropped (patched in the
-server's own process, no file changes): what those suggested changes would save.
+`--no-deflate` makes the clients not offer permessage-deflate (browsers do offer it; the
+server declines it, and would otherwise compress every message once per socket).
+The machine is shared: the load average before and after the run, the server's CPU (cores)
+and what other processes took are printed with the figures.
 Figures are printed and written to `bench/results/<--result-name>.json` (`wallboard`, or
 `wallboard_short`). The exit status is 1 when no change was measured or the server died,
 130 when interrupted.
@@ -247,7 +247,6 @@ class Config:
     warmup: float
     publish_interval: float | None
     deflate: bool
-    what_if_no_supervisor_call_updates: bool
     seed: int
     profile: str
     result_name: str
@@ -509,8 +508,6 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
     if config.publish_interval is not None:
         env["CALLCENTER_QUEUES_PUBLISH_INTERVAL_S"] = str(config.publish_interval)
     command = [*callcenter_command(), "serve", "--with-pbx"]
-    if config.what_if_no_supervisor_call_updates:
-        command = [sys.executable, str(Path(__file__).resolve()), WHAT_IF_SERVER]
     server = Server(command, env, workdir, log)
     tally = Tally(sim)
     lag = LoopLag()
@@ -602,8 +599,7 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         "publish_interval_s": (
             config.publish_interval if config.publish_interval is not None else "product default"
         ),
-        "websocket_compression": "permessage-deflate" if config.deflate else "none",
-        "what_if_no_call_updated_to_supervisors": config.what_if_no_supervisor_call_updates,
+        "websocket_compression_offered": "permessage-deflate" if config.deflate else "none",
         "seconds": round(window_s, 3),
         "warmup_s": config.warmup,
         "calls_placed_per_s": round(load.placed_measured / window_s, 1),
@@ -727,32 +723,15 @@ def report(figures: dict[str, Any]) -> None:
         print("\n!!! no wallboard change was measured")
 
 
-WHAT_IF_SERVER = "--what-if-server"
-
-
-def what_if_server() -> int:
-    """`callcenter serve --with-pbx` with `call.updated` to the supervisors topic dropped:
-    what the suggested change would save. Only this process's copy of the streams is
-    patched; no product file changes."""
-    from callcenter import cli
-    from callcenter.realtime import streams
-
-    publish = streams.InMemoryStreams.publish
-
-    async def publish_but_supervisor_call_updates(
-        self: streams.InMemoryStreams, topic: str, event_type: str, payload: Mapping[str, Any]
-    ) -> str:
-        if topic == streams.SUPERVISORS_TOPIC and event_type == "call.updated":
-            return await self.last_id(topic)
-        return await publish(self, topic, event_type, payload)
-
-    streams.InMemoryStreams.publish = publish_but_supervisor_call_updates  # type: ignore[method-assign]
-    return cli.main(["serve", "--with-pbx"])
+def log_problems(workdir: Path, keep: int = 5) -> list[str]:
+    """The first error, warning or traceback lines of the server's log."""
+    lines = (workdir / "server.log").read_text(errors="replace").splitlines()
+    return [
+        line[:300] for line in lines if "ERROR" in line or "WARNING" in line or "Traceback" in line
+    ][:keep]
 
 
 def main() -> int:
-    if sys.argv[1:2] == [WHAT_IF_SERVER]:
-        return what_if_server()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -773,12 +752,6 @@ def main() -> int:
         dest="deflate",
         action="store_false",
         help="clients do not offer permessage-deflate (browsers do)",
-    )
-    parser.add_argument(
-        "--what-if-no-supervisor-call-updates",
-        action="store_true",
-        help="a what-if: the server (patched in its own process only) does not send"
-        " call.updated to the supervisors topic",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", choices=["none", "pyspy"], default="none")
@@ -807,7 +780,6 @@ def main() -> int:
         warmup=float(chosen["warmup"]),
         publish_interval=args.publish_interval,
         deflate=args.deflate,
-        what_if_no_supervisor_call_updates=args.what_if_no_supervisor_call_updates,
         seed=args.seed,
         profile=args.profile,
         result_name=args.result_name or ("wallboard_short" if args.short else "wallboard"),
@@ -815,6 +787,7 @@ def main() -> int:
     if config.rate <= 0 or config.supervisors < 1 or config.operators < config.queues:
         parser.error("--rate and --supervisors must be positive, --operators ≥ --queues")
     os.environ.update(FAST_ARGON2)
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="wallboard-") as tmp:
         workdir = Path(tmp)
         url = f"sqlite+aiosqlite:///{workdir}/wallboard.db"
@@ -822,6 +795,9 @@ def main() -> int:
         if isinstance(figures, int):
             return figures
         figures["server_log_problems"] = server_log_problems(workdir)
+        if figures["server_log_problems"]:
+            figures["server_log_problems_sample"] = log_problems(workdir)
+    figures["load_average_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
     report(figures)
     print(f"\nwritten to {write_result(config.result_name, figures)}")
     return 1 if not figures["latency_samples"] or figures["server_died_during_run"] else 0

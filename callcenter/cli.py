@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import os
 import sys
@@ -162,6 +163,8 @@ def _needs_redis(settings: Settings, what: str) -> bool:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if _needs_redis(settings, "a worker"):
         return 1
+    if settings.worker_metrics_port and args.pool == "prefork":
+        _count_in_every_pool_process()
     from workers.celery_app import DEFAULT_QUEUE, LONG_QUEUE, create_celery
 
     argv = [
@@ -174,6 +177,23 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         argv.append(f"--concurrency={args.concurrency}")
     create_celery(settings).worker_main(argv)
     return 0
+
+
+def _count_in_every_pool_process() -> None:
+    """Restart this command with prometheus_client's multiprocess mode chosen: it must be
+    set before the first metric is made, and this process has made some already."""
+    import tempfile
+
+    from workers.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    directory = tempfile.mkdtemp(prefix="callcenter-worker-metrics-")
+    os.execve(  # noqa: S606 (the same command again, with one more variable)
+        sys.executable,
+        [sys.executable, "-m", "callcenter.cli", *sys.argv[1:]],
+        {**os.environ, MULTIPROC_ENV: directory},
+    )
 
 
 def _beat(args: argparse.Namespace, settings: Settings) -> int:
@@ -206,6 +226,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         background.append(in_process_beat(periodic_jobs))
     app = create_app(settings, background=background)
+    _tune_gc()
     # No permessage-deflate: it would compress every event once per socket (small JSON on a
     # LAN gains little, and the fan-out to every supervisor's socket pays it N times).
     uvicorn.run(
@@ -217,6 +238,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+def _tune_gc() -> None:
+    """A server allocates many short-lived objects per event and keeps large long-lived
+    state (live boards, stream histories): collect the young generation less often, and keep
+    what the imports made out of every full collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

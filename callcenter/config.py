@@ -114,9 +114,10 @@ class Settings(BaseSettings):
     the service level and abandon rate (see `callcenter.kpi`)."""
     default_service_level_s: int = Field(default=20, ge=1, le=3600)
     """Service-level T of a queue whose supervisors and PBX set none."""
-    queues_publish_interval_s: float = Field(default=0.25, ge=0)
-    """Live queue snapshots go to supervisors at most this often per queue (the last state
-    is always sent)."""
+    queues_publish_interval_s: float = Field(default=0.01, ge=0)
+    """A changed queue's view goes to supervisors with the ingest batch that changed it, but
+    at most once per this interval per queue (a change inside it is sent at its end, so the
+    last state is always sent): a bound for bursts of tiny batches, not a delay."""
     queues_refresh_s: float = Field(default=15.0, gt=0)
     """How often the live board re-reads outcomes (wrong numbers) and queue settings."""
     report_wrap_up_cap_s: float = Field(default=300.0, ge=0, le=86400)
@@ -142,6 +143,8 @@ class Settings(BaseSettings):
     must exceed the longest time limit and the longest retry wait (checked at start)."""
     jobs_unacked_restore_interval_s: int = Field(default=10, ge=1)
     """How often a worker looks for such jobs."""
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    """A Celery worker serves Prometheus metrics on 127.0.0.1 at this port (0: none)."""
     jobs_key_prefix: str = Field(default="", pattern=r"^[\w:.-]*$")
     """Put before every Redis key of the job queue: several deployments on one Redis."""
     jobs_sweep_interval_s: float = Field(default=60.0, gt=0)

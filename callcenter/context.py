@@ -18,6 +18,7 @@ from callcenter.db import make_engine, make_sessionmaker
 from callcenter.jobs import JobQueue, install_outbox
 from callcenter.phones import PhoneIdentity, phone_identity
 from callcenter.queues.board import LiveQueues
+from callcenter.realtime.metrics import MeteredStreams, StreamMetrics
 from callcenter.realtime.streams import InMemoryStreams, Streams
 
 
@@ -85,14 +86,16 @@ def build_context(settings: Settings, jobs: JobQueue | None = None) -> AppContex
 
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
+    metrics = CollectorRegistry()
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         phones=phone_identity(settings.default_region, settings.default_area_code),
-        streams=build_streams(settings),
+        streams=MeteredStreams(build_streams(settings), StreamMetrics(metrics)),
         login_limiter=LoginRateLimiter(settings.login_attempts_per_minute),
         jobs=jobs or build_job_queue(settings),
+        metrics=metrics,
     )
     ctx.jobs.start(ctx)
     install_outbox(sessionmaker, ctx.jobs)

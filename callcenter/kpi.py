@@ -2,9 +2,11 @@
 
 Each KPI has a key, a unit, what it counts above and below the line, whether the short-call
 rule applies, and a formula people can read (i18n keys: the texts live in the supervisor
-catalogue, `ui/i18n/supervisor/<locale>.json`, with `{t}` and `{n}` for the thresholds). Its
-`compute` is a pure function of a sequence of `CallFact`s, so the live board and the reports
-(SQL rows through `fact_of`) give the same number for the same calls.
+catalogue, `ui/i18n/supervisor/<locale>.json`, with `{t}` and `{n}` for the thresholds). A
+KPI is what each `CallFact` adds to it (`part`) and the figure made of those totals
+(`result`): reports count a day's facts at once (`compute_all`; SQL rows through `fact_of`),
+the live board keeps running totals (`KpiTotals`) as calls end, and both give the same number
+for the same calls.
 
 A `CallFact` is one call that entered a queue and has ended; a call counts for the queue it
 last waited in. Definitions:
@@ -26,7 +28,7 @@ last waited in. Definitions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -143,16 +145,36 @@ class KpiResult:
     """None for plain counts and maxima."""
 
 
-Compute = Callable[[Sequence[CallFact], KpiParams], KpiResult]
+Part = tuple[float, float]
+"""What one fact adds to a KPI: to its numerator and to its denominator."""
+Tally = tuple[float, float]
+"""A KPI's running totals over some facts: the sums of their parts (for a maximum: the
+largest numerator part, and how many facts have it)."""
+PartOf = Callable[[CallFact, KpiParams], Part | None]
+ResultOf = Callable[[Tally], KpiResult]
 
 
 @dataclass(frozen=True, slots=True)
 class Kpi:
+    """A KPI: the part each fact adds (None: it does not count), and the figure of the totals.
+    Facts are counted one at a time, so the live board keeps running totals (`KpiTotals`)
+    and a report counts all at once (`compute`), with the same definition."""
+
     key: str
     unit: Unit
-    compute: Compute
+    part: PartOf
+    result: ResultOf
     short_calls_excluded: bool = False
     has_denominator: bool = False
+    largest: bool = False
+    """The numerator is the largest part, not the sum of the parts."""
+
+    def compute(self, facts: Iterable[CallFact], params: KpiParams) -> KpiResult:
+        tally = _EMPTY
+        for fact in facts:
+            if (part := self.part(fact, params)) is not None:
+                tally = _added(self, tally, part)
+        return self.result(tally)
 
     @property
     def name_key(self) -> str:
@@ -182,43 +204,78 @@ class Kpi:
         ]
 
 
-def _count(predicate: Callable[[CallFact], bool]) -> Compute:
-    def compute(facts: Sequence[CallFact], params: KpiParams) -> KpiResult:
-        n = sum(1 for fact in facts if predicate(fact))
-        return KpiResult(float(n), float(n), None)
+_EMPTY: Tally = (0.0, 0.0)
+_ONE: Part = (1.0, 1.0)
 
-    return compute
+
+def _added(kpi: Kpi, tally: Tally, part: Part) -> Tally:
+    if not kpi.largest:
+        return tally[0] + part[0], tally[1] + part[1]
+    if not tally[1] or part[0] > tally[0]:
+        return part[0], 1.0
+    return (tally[0], tally[1] + 1) if part[0] == tally[0] else tally
+
+
+def _removed(kpi: Kpi, tally: Tally, part: Part) -> Tally | None:
+    """`tally` without `part`; None when that cannot be known without the facts (the only
+    fact with the largest value left)."""
+    if not kpi.largest:
+        return tally[0] - part[0], tally[1] - part[1]
+    if part[0] < tally[0]:
+        return tally
+    return (tally[0], tally[1] - 1) if tally[1] > 1 else None
+
+
+def _count(predicate: Callable[[CallFact], bool]) -> tuple[PartOf, ResultOf]:
+    def part(fact: CallFact, params: KpiParams) -> Part | None:
+        return _ONE if predicate(fact) else None
+
+    def result(tally: Tally) -> KpiResult:
+        return KpiResult(tally[0], tally[0], None)
+
+    return part, result
 
 
 def _percent(
     above: Callable[[CallFact, KpiParams], bool], *, exclude_short: bool = True
-) -> Compute:
+) -> tuple[PartOf, ResultOf]:
     """share of the offered calls (short calls left out of both) for which `above` holds."""
 
-    def compute(facts: Sequence[CallFact], params: KpiParams) -> KpiResult:
-        counted = [f for f in facts if not (exclude_short and is_short_call(f, params))]
-        hits = sum(1 for fact in counted if above(fact, params))
-        value = 100.0 * hits / len(counted) if counted else None
-        return KpiResult(value, float(hits), float(len(counted)))
+    def part(fact: CallFact, params: KpiParams) -> Part | None:
+        if exclude_short and is_short_call(fact, params):
+            return None
+        return (1.0 if above(fact, params) else 0.0), 1.0
 
-    return compute
+    def result(tally: Tally) -> KpiResult:
+        hits, counted = tally
+        return KpiResult(100.0 * hits / counted if counted else None, hits, counted)
+
+    return part, result
 
 
-def _mean(measure: Callable[[CallFact], float | None]) -> Compute:
+def _mean(measure: Callable[[CallFact], float | None]) -> tuple[PartOf, ResultOf]:
     """mean of `measure` over the answered calls that have it."""
 
-    def compute(facts: Sequence[CallFact], params: KpiParams) -> KpiResult:
-        values = [v for f in facts if f.answered and (v := measure(f)) is not None]
-        total = sum(values)
-        return KpiResult(total / len(values) if values else None, total, float(len(values)))
+    def part(fact: CallFact, params: KpiParams) -> Part | None:
+        value = measure(fact) if fact.answered else None
+        return None if value is None else (value, 1.0)
 
-    return compute
+    def result(tally: Tally) -> KpiResult:
+        total, counted = tally
+        return KpiResult(total / counted if counted else None, total, counted)
+
+    return part, result
 
 
-def _longest_wait(facts: Sequence[CallFact], params: KpiParams) -> KpiResult:
-    waits = [f.wait_s for f in facts if f.wait_s is not None]
-    longest = max(waits) if waits else None
-    return KpiResult(longest, longest or 0.0, None)
+def _longest_wait() -> tuple[PartOf, ResultOf]:
+    def part(fact: CallFact, params: KpiParams) -> Part | None:
+        return None if fact.wait_s is None else (fact.wait_s, 1.0)
+
+    def result(tally: Tally) -> KpiResult:
+        longest = tally[0] if tally[1] else None
+        return KpiResult(longest, longest or 0.0, None)
+
+    return part, result
 
 
 def _answered_in_time(fact: CallFact, params: KpiParams) -> bool:
@@ -230,37 +287,80 @@ def _abandoned(fact: CallFact) -> bool:
 
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi("offered", Unit.CALLS, _count(lambda f: True)),
-    Kpi("answered", Unit.CALLS, _count(lambda f: f.answered)),
-    Kpi("abandoned", Unit.CALLS, _count(_abandoned)),
-    Kpi("timed_out", Unit.CALLS, _count(lambda f: f.end_reason is EndReason.QUEUE_TIMEOUT)),
+    Kpi("offered", Unit.CALLS, *_count(lambda f: True)),
+    Kpi("answered", Unit.CALLS, *_count(lambda f: f.answered)),
+    Kpi("abandoned", Unit.CALLS, *_count(_abandoned)),
+    Kpi("timed_out", Unit.CALLS, *_count(lambda f: f.end_reason is EndReason.QUEUE_TIMEOUT)),
     Kpi(
         "service_level",
         Unit.PERCENT,
-        _percent(_answered_in_time),
+        *_percent(_answered_in_time),
         short_calls_excluded=True,
         has_denominator=True,
     ),
     Kpi(
         "abandon_rate",
         Unit.PERCENT,
-        _percent(lambda f, p: _abandoned(f)),
+        *_percent(lambda f, p: _abandoned(f)),
         short_calls_excluded=True,
         has_denominator=True,
     ),
-    Kpi("asa", Unit.SECONDS, _mean(lambda f: f.wait_s), has_denominator=True),
-    Kpi("average_talk", Unit.SECONDS, _mean(lambda f: f.talk_s), has_denominator=True),
-    Kpi("longest_wait", Unit.SECONDS, _longest_wait),
+    Kpi("asa", Unit.SECONDS, *_mean(lambda f: f.wait_s), has_denominator=True),
+    Kpi("average_talk", Unit.SECONDS, *_mean(lambda f: f.talk_s), has_denominator=True),
+    Kpi("longest_wait", Unit.SECONDS, *_longest_wait(), largest=True),
 )
 """Every KPI, in the order screens show them."""
 
 KPI_BY_KEY: Mapping[str, Kpi] = {kpi.key: kpi for kpi in KPIS}
 
 
+@dataclass(frozen=True, slots=True)
+class KpiTotals:
+    """Every KPI's running totals over some facts, under `params`: a fact added or taken
+    away updates them without counting the others again."""
+
+    params: KpiParams
+    tallies: tuple[Tally, ...] = tuple(_EMPTY for _ in KPIS)
+    """One per KPI of `KPIS`, in order."""
+
+
+def totals_of(facts: Iterable[CallFact], params: KpiParams) -> KpiTotals:
+    totals = KpiTotals(params)
+    for fact in facts:
+        totals = add_fact(totals, fact)
+    return totals
+
+
+def add_fact(totals: KpiTotals, fact: CallFact) -> KpiTotals:
+    params = totals.params
+    tallies = tuple(
+        tally if (part := kpi.part(fact, params)) is None else _added(kpi, tally, part)
+        for kpi, tally in zip(KPIS, totals.tallies, strict=True)
+    )
+    return KpiTotals(params, tallies)
+
+
+def remove_fact(totals: KpiTotals, fact: CallFact) -> KpiTotals | None:
+    """`totals` without `fact` (one that was added); None when they must be counted again
+    from the remaining facts (it had the only largest value of a maximum)."""
+    params = totals.params
+    tallies: list[Tally] = []
+    for kpi, tally in zip(KPIS, totals.tallies, strict=True):
+        part = kpi.part(fact, params)
+        left = tally if part is None else _removed(kpi, tally, part)
+        if left is None:
+            return None
+        tallies.append(left)
+    return KpiTotals(params, tuple(tallies))
+
+
+def results_of(totals: KpiTotals) -> dict[str, KpiResult]:
+    return {kpi.key: kpi.result(tally) for kpi, tally in zip(KPIS, totals.tallies, strict=True)}
+
+
 def compute_all(facts: Iterable[CallFact], params: KpiParams) -> dict[str, KpiResult]:
     """Every KPI of the registry over `facts`."""
-    items = list(facts)
-    return {kpi.key: kpi.compute(items, params) for kpi in KPIS}
+    return results_of(totals_of(facts, params))
 
 
 def text_keys() -> set[str]:

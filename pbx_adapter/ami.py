@@ -292,6 +292,7 @@ class AmiClient(_LinkCallbacks):
         self.rate_window_s = rate_window_s
         self.pbx = pbx
         self.banner = ""
+        self._served_links = 0
         self._rng = random.Random(seed)  # noqa: S311 - backoff jitter, not a secret
         self._tag = secrets.token_hex(3)
         self._ids = itertools.count(1)
@@ -373,11 +374,16 @@ class AmiClient(_LinkCallbacks):
             while not self._stop.is_set():
                 loop = asyncio.get_running_loop()
                 began = loop.time()
+                served_before = self._served_links
                 await self._one_link()
                 if self._stop.is_set():
                     break
-                if loop.time() - began >= self.backoff_max_s:
-                    attempt = 0  # the link was fine for a while: start over gently
+                if self._served_links > served_before or loop.time() - began >= self.backoff_max_s:
+                    # The lost link worked (logged in and resynced) or lived a while: come back
+                    # at once. Only failing attempts back off, so a PBX that refuses
+                    # connections is not hammered, yet a link cut every few seconds is
+                    # resynced within the initial delay each time.
+                    attempt = 0
                 delay = self._backoff(attempt)
                 attempt += 1
                 log.info("AMI %s:%s: reconnecting in %.2fs", self.host, self.port, delay)
@@ -461,6 +467,7 @@ class AmiClient(_LinkCallbacks):
             stopper = asyncio.create_task(self._stop.wait())
             try:
                 await self._resync(protocol)
+                self._served_links += 1
                 ends: set[asyncio.Future[Any]] = {protocol.lost, keepalive, stopper}
                 await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -39,6 +39,8 @@ from callcenter.db import utcnow
 from callcenter.jobs import TRANSIENT_ERRORS, Job
 from callcenter.jobs.runner import JobSpec, describe_error, retry_policy, run_once
 from callcenter.jobs.service import record_dead_letter
+from workers.metrics import WorkerMetrics
+from workers.metrics import install as install_metrics
 from workers.tasks import TASKS, check_settings, periodic_jobs
 
 if TYPE_CHECKING:
@@ -122,6 +124,8 @@ class WorkerRuntime:
         self._redis: redis.Redis | None = None
         self._redis_pid: int | None = None
         self.rng = random.Random()  # noqa: S311 (jitter, not secrets)
+        self.metrics: WorkerMetrics | None = None
+        """Set when the worker serves metrics (`worker_metrics_port`)."""
 
     def _ensure(self) -> tuple[asyncio.AbstractEventLoop, AppContext]:
         if self._pid != os.getpid() or self._loop is None or self._ctx is None:
@@ -170,6 +174,8 @@ class WorkerRuntime:
 
     def dead_letter(self, job: Job, error: str, attempts: int) -> None:
         log.error("job %s failed %d time(s), now a dead letter: %s", job.key, attempts, error)
+        if self.metrics is not None:
+            self.metrics.dead_letter(job.name)
         entry = {"job": job.name, **job.wire(), "error": error, "attempts": attempts}
         entry["failed_at"] = utcnow().isoformat()
         try:
@@ -270,6 +276,8 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     runtime = WorkerRuntime(app, settings)
+    if settings.worker_metrics_port:
+        runtime.metrics = install_metrics(app, settings.worker_metrics_port)
     for spec in TASKS.values():
         _register(app, spec, runtime, settings)
     return app

@@ -231,6 +231,9 @@ async def _rejected(db: Db, ctx: Ctx, who: SupervisorP, batch_id: RowId, kind: s
     if batch.status not in (BatchStatus.DONE, BatchStatus.UNDONE):
         raise service.ImportStateError(f"batch is {batch.status.value}; no report yet")
     path = files.rejected_path(ctx.settings.data_dir, batch.stored_name)
+    if batch.counts.get("reject") and not path.exists():
+        gone = {"code": "files_expired", "message": "the rejected rows are no longer kept"}
+        raise HTTPException(status.HTTP_410_GONE, gone)
     content = await service.render_rejected(path, batch.headers, kind, who.locale)
     await audit.record(
         db,

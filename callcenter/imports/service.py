@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -160,18 +160,24 @@ class Prepared:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def _gc_paused(*, keep_frozen: bool = False) -> Iterator[None]:
     """No cyclic garbage collection while a step builds ~10^6 objects that all stay alive.
 
     Each full collection would walk all of them again (a third of the CPU time of planning
     100,000 rows). The collector is process-wide, so other work of the process keeps its
     cyclic garbage for these few seconds; reference counting still frees everything else.
+
+    `keep_frozen` (only inside a `_gc_frozen` block, which unfreezes them at its end): what
+    the step made is frozen before collection resumes; else the first collection after it,
+    soon due after so many allocations, would walk all of it once more.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if keep_frozen:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -195,7 +201,8 @@ def _gc_frozen() -> Iterator[None]:
 
 
 def plan_paused(results: Sequence[RowResult], index: BaseIndex) -> Plan:
-    with _gc_paused():
+    """`plan_rows` without garbage collection; the plan stays frozen (see `make_plan`)."""
+    with _gc_paused(keep_frozen=True):
         return plan_rows(results, index)
 
 
@@ -208,9 +215,12 @@ def prepare(
     region: str,
     area_code: str,
     limits: Limits,
+    *,
+    keep_frozen: bool = False,
 ) -> Prepared:
-    """Read every data row and normalise it under `mapping`. Blocking: run it in a thread."""
-    with _gc_paused():
+    """Read every data row and normalise it under `mapping`. Blocking: run it in a thread.
+    `keep_frozen`: see `_gc_paused`."""
+    with _gc_paused(keep_frozen=keep_frozen):
         return _prepare(path, kind, sheets, sheet, mapping, region, area_code, limits)
 
 
@@ -262,19 +272,24 @@ def mapping_of(batch: ImportBatch) -> ColumnMapping:
     return {Field(k): list(v) for k, v in batch.mapping.items()}
 
 
-async def prepare_batch(batch: ImportBatch, data_dir: Path, limits: Limits) -> Prepared:
+async def prepare_batch(
+    batch: ImportBatch, data_dir: Path, limits: Limits, *, keep_frozen: bool = False
+) -> Prepared:
     """`prepare` for a stored batch, in a worker thread."""
     kind: FileKind = "xlsx" if batch.file_kind == "xlsx" else "csv"
     return await asyncio.to_thread(
-        prepare,
-        files.upload_path(data_dir, batch.stored_name),
-        kind,
-        batch.sheets,
-        batch.sheet,
-        mapping_of(batch),
-        batch.region,
-        batch.area_code,
-        limits,
+        functools.partial(
+            prepare,
+            files.upload_path(data_dir, batch.stored_name),
+            kind,
+            batch.sheets,
+            batch.sheet,
+            mapping_of(batch),
+            batch.region,
+            batch.area_code,
+            limits,
+            keep_frozen=keep_frozen,
+        )
     )
 
 
@@ -284,12 +299,13 @@ async def preview_batch(
     """Plan the batch as it would run now, keep the per-row preview, and the counts."""
     if batch.status not in (BatchStatus.UPLOADED, BatchStatus.PREVIEWED):
         raise ImportStateError(f"batch is {batch.status.value}")
-    prepared = await prepare_batch(batch, data_dir, limits)
-    plan = await make_plan(session, prepared)
-    shown = files.ShownCells.of(prepared.headers, mapping_of(batch), prepared.source)
-    await asyncio.to_thread(
-        files.write_preview, files.preview_path(data_dir, batch.stored_name), plan, shown
-    )
+    with _gc_frozen():
+        prepared = await prepare_batch(batch, data_dir, limits, keep_frozen=True)
+        plan = await make_plan(session, prepared)
+        shown = files.ShownCells.of(prepared.headers, mapping_of(batch), prepared.source)
+        await asyncio.to_thread(
+            files.write_preview, files.preview_path(data_dir, batch.stored_name), plan, shown
+        )
     batch.counts = plan.counts()
     batch.report = {**_kept_report(batch), "rejects": dict(plan.rejects())}
     batch.status = BatchStatus.PREVIEWED
@@ -487,20 +503,31 @@ class _Applier:
         await self._update(session, cards, Client, "client", _CLIENT_COLUMNS)
 
 
-def _work(plan: Plan) -> tuple[list[Card], list[Card], list[Card], list[Card], list[Any]]:
-    orgs = [c for c in plan.cards if c.kind == "organization"]
-    clients = [c for c in plan.cards if c.kind == "client"]
-    new_orgs = [c for c in orgs if c.existing_id is None]
-    changed_orgs = [c for c in orgs if c.existing_id is not None and c.changes()]
-    new_clients = [c for c in clients if c.existing_id is None]
-    changed_clients = [c for c in clients if c.existing_id is not None and c.changes()]
-    phones = [(c, p, shared) for c in plan.cards for p, shared in c.new_phones]
-    return new_orgs, changed_orgs, new_clients, changed_clients, phones
+class Work(NamedTuple):
+    """What a plan writes, in the order it is written."""
+
+    new_orgs: list[Card]
+    changed_orgs: list[Card]
+    new_clients: list[Card]
+    changed_clients: list[Card]
+    phones: list[tuple[Card, PhoneValue, bool]]
+
+    @property
+    def units(self) -> int:
+        return sum(len(part) for part in self)
 
 
-def work_units(plan: Plan) -> int:
+def plan_work(plan: Plan) -> Work:
     with _gc_frozen():
-        return sum(len(part) for part in _work(plan))
+        orgs = [c for c in plan.cards if c.kind == "organization"]
+        clients = [c for c in plan.cards if c.kind == "client"]
+        return Work(
+            new_orgs=[c for c in orgs if c.existing_id is None],
+            changed_orgs=[c for c in orgs if c.existing_id is not None and c.changes()],
+            new_clients=[c for c in clients if c.existing_id is None],
+            changed_clients=[c for c in clients if c.existing_id is not None and c.changes()],
+            phones=[(c, p, shared) for c in plan.cards for p, shared in c.new_phones],
+        )
 
 
 async def apply_plan(
@@ -511,19 +538,19 @@ async def apply_plan(
     user_id: int | None,
     written_at: datetime,
     on_progress: ProgressCallback | None = None,
+    work: Work | None = None,
 ) -> ApplyResult:
     """Write the plan in chunked transactions, recording in import_changes every card made
-    and every row changed; new rows carry `written_at` (the batch's start) as their time."""
+    and every row changed; new rows carry `written_at` (the batch's start) as their time.
+    `work`: the plan's `plan_work`, if the caller has it already."""
     with _gc_frozen():
-        new_orgs, changed_orgs, new_clients, changed_clients, phones = _work(plan)
-        total = sum(len(part) for part in (new_orgs, changed_orgs, new_clients, phones))
-        total += len(changed_clients)
-        applier = _Applier(sessionmaker, batch_id, user_id, on_progress, total, written_at)
-        await applier._chunked(new_orgs, applier.insert_organizations)
-        await applier._chunked(changed_orgs, applier.update_organizations)
-        await applier._chunked(new_clients, applier.insert_clients)
-        await applier._chunked(changed_clients, applier.update_clients)
-        await applier._chunked(phones, applier.insert_phones)
+        work = plan_work(plan) if work is None else work
+        applier = _Applier(sessionmaker, batch_id, user_id, on_progress, work.units, written_at)
+        await applier._chunked(work.new_orgs, applier.insert_organizations)
+        await applier._chunked(work.changed_orgs, applier.update_organizations)
+        await applier._chunked(work.new_clients, applier.insert_clients)
+        await applier._chunked(work.changed_clients, applier.update_clients)
+        await applier._chunked(work.phones, applier.insert_phones)
     for card in plan.cards:
         if card.existing_id is not None:
             applier.result.ids[card.ref] = card.existing_id
@@ -601,16 +628,16 @@ async def _run_claimed(
     assert batch is not None
     stored = batch.stored_name
     try:
-        prepared = await prepare_batch(batch, data_dir, limits)
+        prepared = await prepare_batch(batch, data_dir, limits, keep_frozen=True)
         async with sessionmaker() as session:
             plan = await make_plan(session, prepared)
     except FileRejected as exc:
         return await _fail(sessionmaker, batch_id, exc.code.value, exc.message, undo=False)
-    gc.freeze()  # the plan: kept to the end of the run (unfrozen by run_batch's block)
     async with sessionmaker() as session:
         batch = await repository.get_batch(session, batch_id)
         assert batch is not None
-        batch.progress_total = work_units(plan)
+        work = plan_work(plan)
+        batch.progress_total = work.units
         batch.progress_done = 0
         batch.counts = plan.counts()
         written_at = batch.started_at or utcnow()
@@ -630,6 +657,7 @@ async def _run_claimed(
             user_id=user_id,
             written_at=written_at,
             on_progress=on_progress,
+            work=work,
         )
     except Exception as exc:
         return await _fail(sessionmaker, batch_id, "write_failed", _short(exc), undo=True)

@@ -4,9 +4,11 @@
 call events of it were committed): it seeds a PBX's board from the records on first use
 (today's counters survive a restart), drops events it has already applied, folds the rest
 through the pure `live.apply`, keeps `agent_pauses` in line (commits), stores the new board,
-and then sends each changed queue's whole view to supervisors as `queues.updated`, at most
-every `queues_publish_interval_s` per queue (a change inside the interval is sent at its
-end, so the last state is never lost).
+and then sends each changed queue's whole view to supervisors as `queues.updated`: at once,
+for every queue the batch changed, unless that queue was sent less than
+`queues_publish_interval_s` ago (then at the end of the interval, so the last state is never
+lost). A busy PBX makes larger batches, so views are coalesced by the batches themselves.
+The KPI definitions go in snapshots only (see `schemas.KpiValue`).
 
 Boards are kept through `BoardStore`, in this process. When the API and the adapters run
 apart (`redis_url`), the process that follows a PBX (it gets its events) also writes each
@@ -22,8 +24,7 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -32,12 +33,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.config import Settings
-from callcenter.events import PbxEvent, QueueSnapshot
-from callcenter.kpi import CallFact, KpiParams
+from callcenter.events import PbxEvent
+from callcenter.kpi import KpiParams
 from callcenter.queues import live, service
 from callcenter.queues.live import BoardDefaults, LiveBoard, QueueTargets
-from callcenter.queues.schemas import BoardSnapshot, KpiValue, QueueView
-from callcenter.realtime.streams import SUPERVISORS_TOPIC, Streams
+from callcenter.queues.schemas import BoardSnapshot, QueueView
+from callcenter.realtime.streams import SUPERVISORS_TOPIC, RawJson, Streams
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,39 @@ class MemoryBoardStore:
         return list(self._boards.values())
 
 
+Key = tuple[str, str]
+"""(pbx, queue)"""
+
+
 class Coalescer:
-    """Calls `send(key)` for touched keys, at most once per `interval_s` per key; a touch
+    """Calls `send(keys)` for touched keys, at most once per `interval_s` per key; a touch
     inside the interval is sent when it ends (with whatever the state is then)."""
 
-    def __init__(
-        self, interval_s: float, send: Callable[[tuple[str, str]], Awaitable[None]]
-    ) -> None:
+    def __init__(self, interval_s: float, send: Callable[[list[Key]], Awaitable[None]]) -> None:
         self._interval_s = interval_s
         self._send = send
-        self._last: dict[tuple[str, str], float] = {}
-        self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._last: dict[Key, float] = {}
+        self._pending: dict[Key, asyncio.Task[None]] = {}
 
-    def touch(self, key: tuple[str, str]) -> None:
+    async def send_due(self, keys: Iterable[Key]) -> None:
+        """Send now, together, the keys not sent within the interval; the others later."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due: list[Key] = []
+        for key in keys:
+            if key in self._pending:
+                continue  # a send is due soon, and it sends the state of then
+            last = self._last.get(key)
+            if last is None or now >= last + self._interval_s:
+                self._last[key] = now
+                due.append(key)
+            else:
+                task = loop.create_task(self._fire(key, last + self._interval_s - now))
+                self._pending[key] = task
+        if due:
+            await self._deliver(due)
+
+    def touch(self, key: Key) -> None:
         if key in self._pending:
             return
         loop = asyncio.get_running_loop()
@@ -110,15 +131,18 @@ class Coalescer:
         delay = 0.0 if last is None else max(0.0, last + self._interval_s - loop.time())
         self._pending[key] = loop.create_task(self._fire(key, delay), name=f"queues-{key[1]}")
 
-    async def _fire(self, key: tuple[str, str], delay: float) -> None:
+    async def _fire(self, key: Key, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
         self._pending.pop(key, None)
         self._last[key] = asyncio.get_running_loop().time()
+        await self._deliver([key])
+
+    async def _deliver(self, keys: list[Key]) -> None:
         try:
-            await self._send(key)
+            await self._send(keys)
         except Exception:
-            log.exception("live queue view of %s could not be sent", key)
+            log.exception("live queue views of %s could not be sent", keys)
 
     async def flush(self) -> None:
         """Wait until every pending send is done."""
@@ -133,14 +157,8 @@ class Coalescer:
         self._pending.clear()
 
 
-@dataclass(slots=True)
-class _KpiCache:
-    facts: Mapping[str, CallFact] | None
-    params: KpiParams
-    kpis: dict[str, KpiValue]
-
-
-_NO_FACTS: Mapping[str, CallFact] = {}
+_NO_DEFINITIONS = {"kpis": {"__all__": {"definition"}}}
+"""What `queues.updated` leaves out of a view: the KPI definitions are in the snapshot."""
 
 
 class LiveQueues:
@@ -177,7 +195,8 @@ class LiveQueues:
         self._max_backoff_s = max_backoff_s
         self._targets: dict[str, QueueTargets] = {}
         self._refreshed_at: datetime | None = None
-        self._kpi_cache: dict[tuple[str, str], _KpiCache] = {}
+        self._index: tuple[LiveBoard, live.BoardIndex] | None = None
+        """The last board whose views were made, and what they share."""
         self._publisher = Coalescer(settings.queues_publish_interval_s, self._publish)
         self.events = 0
         self.duplicates = 0
@@ -202,25 +221,20 @@ class LiveQueues:
                 self._shared.listen_targets(self._targets_announced)
             self._fed.update(e.pbx for e in events)
             touched.update(await self._refresh_if_due())
-        for key in sorted(touched):
-            self._publisher.touch(key)
+        await self._publisher.send_due(sorted(touched))
 
     async def _fold(self, pbx: str, events: Sequence[PbxEvent]) -> set[str]:
-        board = await self._board(pbx)
-        touched: set[str] = set()
-        pauses: list[live.PauseChange] = []
-        complete_at: datetime | None = None
-        for event in events:
-            before = board
-            board = live.apply(board, event)
-            touched |= live.affected_queues(before, event, board)
-            pauses.extend(live.pause_changes(before, event, board))
-            if isinstance(event, QueueSnapshot):
-                complete_at = event.at
-        if pauses or complete_at is not None:
-            await self._record_pauses(pbx, pauses, complete_at)
+        folded = live.fold(await self._board(pbx), events)
+        if folded.pauses or folded.snapshot_at is not None:
+            await self._record_pauses(pbx, folded.pauses, folded.snapshot_at)
+        board = folded.board
+        # Running KPI totals under the thresholds in effect (counted again only when they
+        # change), so a view of a busy queue does not count the day's calls each time.
+        board = live.with_kpi_params(
+            board, {queue: self._kpi_params(board, queue) for queue in folded.queues}
+        )
         await self._store.put(board)
-        return touched
+        return folded.queues
 
     def _remember(self, event: PbxEvent) -> None:
         self._seen[(event.pbx, event.event_id)] = None
@@ -254,6 +268,9 @@ class LiveQueues:
             if self._refreshed_at is None:
                 self._targets = await service.all_targets(session)
         board = live.seed(LiveBoard(pbx=pbx, tz=self._tz), inputs.open_calls, inputs.facts, day=day)
+        board = live.with_kpi_params(
+            board, {queue: self._kpi_params(board, queue) for queue in live.queues_of(board)}
+        )
         await self._store.put(board)
         self._refreshed_at = self._refreshed_at or self._clock()
         return board
@@ -322,17 +339,15 @@ class LiveQueues:
             queues=sorted(views + shared, key=lambda v: (v.pbx, v.queue)),
         )
 
-    def _view(self, board: LiveBoard, queue: str, now: datetime) -> QueueView:
+    def _kpi_params(self, board: LiveBoard, queue: str) -> KpiParams:
         targets = self._targets.get(queue, QueueTargets())
-        params = live.kpi_params(board, queue, targets, self._defaults)
-        over = board.day is None or now.astimezone(self._tz).date() > board.day
-        facts = None if over else board.facts.get(queue, _NO_FACTS)
-        cached = self._kpi_cache.get((board.pbx, queue))
-        if cached is None or cached.facts is not facts or cached.params != params:
-            kpis = live.kpi_values(list(facts.values()) if facts else [], params)
-            cached = _KpiCache(facts, params, kpis)
-            self._kpi_cache[(board.pbx, queue)] = cached
-        return live.queue_view(board, queue, now, targets, self._defaults, kpis=cached.kpis)
+        return live.kpi_params(board, queue, targets, self._defaults)
+
+    def _view(self, board: LiveBoard, queue: str, now: datetime) -> QueueView:
+        if self._index is None or self._index[0] is not board:
+            self._index = (board, live.index_of(board))
+        targets = self._targets.get(queue, QueueTargets())
+        return live.queue_view(board, queue, now, targets, self._defaults, index=self._index[1])
 
     async def queue_view(self, pbx: str, queue: str, now: datetime | None = None) -> QueueView:
         board = await self._store.get(pbx) or LiveBoard(pbx=pbx, tz=self._tz)
@@ -362,21 +377,22 @@ class LiveQueues:
             if board.pbx in self._fed and queue in live.queues_of(board):
                 self._publisher.touch((board.pbx, queue))
 
-    async def _publish(self, key: tuple[str, str]) -> None:
-        if self._shared is not None and key[0] not in self._fed:
-            return  # another process follows this PBX: it shares and sends the views
-        view = await self.queue_view(*key)
-        if self._shared is not None:
-            # Before the event: a snapshot read after the stream positions is never older
-            # than what the events after them carry.
-            board = await self._store.get(view.pbx)
-            if board is not None and view.queue in live.queues_of(board):
-                await self._shared.put(view)
-            else:
-                await self._shared.remove(view.pbx, view.queue)
-        await self._streams.publish(
-            SUPERVISORS_TOPIC, QUEUES_UPDATED, {"queue": view.model_dump(mode="json")}
-        )
+    async def _publish(self, keys: list[Key]) -> None:
+        now = self._clock()
+        for pbx, queue in keys:
+            if self._shared is not None and pbx not in self._fed:
+                continue  # another process follows this PBX: it shares and sends the views
+            board = await self._store.get(pbx) or LiveBoard(pbx=pbx, tz=self._tz)
+            view = self._view(board, queue, now)
+            if self._shared is not None:
+                # Before the event: a snapshot read after the stream positions is never older
+                # than what the events after them carry.
+                if queue in live.queues_of(board):
+                    await self._shared.put(view)
+                else:
+                    await self._shared.remove(pbx, queue)
+            shown = RawJson(view.model_dump_json(exclude=_NO_DEFINITIONS))
+            await self._streams.publish(SUPERVISORS_TOPIC, QUEUES_UPDATED, {"queue": shown})
 
     async def flush(self) -> None:
         """Wait until every pending `queues.updated` has been sent."""

@@ -15,15 +15,27 @@
   an agent's calls count in every queue they are a member of.
 - Today's counters are the KPI registry (`callcenter.kpi`) over the facts of the calls that
   ended on the board's local day; an event of a later day starts a new day (and so does a
-  snapshot taken on a later day, for what it shows).
+  snapshot taken on a later day, for what it shows). The board keeps running totals of them
+  per queue (`KpiTotals`, under the thresholds it was given by `with_kpi_params`), so a call
+  that ends costs the same early and late in the day; under other thresholds a view counts
+  the facts again.
+
+The board is a value: its maps are persistent (`immutables.Map`), so an event makes a new
+board in O(log n) without copying the day's calls and facts. Calls that ended are kept apart
+from the ones in progress, so the views look only at the calls in progress, and
+`index_of` works out once what every queue view of a board shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
+
+from immutables import Map
 
 from callcenter.calls import state as calls
 from callcenter.calls.models import Outcome
@@ -45,7 +57,19 @@ from callcenter.events import (
     QueueParams,
     QueueSnapshot,
 )
-from callcenter.kpi import KPIS, CallFact, KpiParams, compute_all, fact_of_state
+from callcenter.kpi import (
+    KPIS,
+    CallFact,
+    KpiParams,
+    KpiResult,
+    KpiTotals,
+    add_fact,
+    compute_all,
+    fact_of_state,
+    remove_fact,
+    results_of,
+    totals_of,
+)
 from callcenter.queues.schemas import (
     AgentCall,
     AgentState,
@@ -60,7 +84,9 @@ from callcenter.queues.schemas import (
 )
 
 ENDED_GRACE = timedelta(minutes=5)
-"""How long an ended call is kept for events that arrive after its end."""
+"""How long an ended call is kept at least, for events that arrive after its end."""
+_PRUNE_EVERY = timedelta(minutes=1)
+"""Ended calls past the grace are dropped together, once the oldest is this much older."""
 
 _OPENING = (CallStarted, CallQueued, AgentRinging, CallAnswered)
 """Events that may be the first the board sees of a call (others are late news)."""
@@ -71,6 +97,20 @@ _BUSY = frozenset(
 
 MemberKey = tuple[str, str]
 """(queue, interface)"""
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _set(mapping: Mapping[_K, _V], key: _K, value: _V) -> Map[_K, _V]:
+    """`mapping` with `key` set (a board built with plain dicts becomes persistent)."""
+    return (mapping if isinstance(mapping, Map) else Map(mapping)).set(key, value)
+
+
+def _drop(mapping: Mapping[_K, _V], key: _K) -> Mapping[_K, _V]:
+    if key not in mapping:
+        return mapping
+    return (mapping if isinstance(mapping, Map) else Map(mapping)).delete(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +146,21 @@ class LiveBoard:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Moscow"))
     day: date | None = None
     params: Mapping[str, QueueParams] = field(default_factory=dict)
-    members: Mapping[MemberKey, Member] = field(default_factory=dict)
-    calls: Mapping[str, BoardCall] = field(default_factory=dict)
-    facts: Mapping[str, Mapping[str, CallFact]] = field(default_factory=dict)
+    members: Mapping[MemberKey, Member] = field(default_factory=Map)
+    calls: Mapping[str, BoardCall] = field(default_factory=Map)
+    """The calls in progress."""
+    ended: Mapping[str, BoardCall] = field(default_factory=Map)
+    """Calls that ended lately (`ENDED_GRACE`), for events that arrive after the end."""
+    ended_since: datetime | None = None
+    """When the oldest of `ended` ended."""
+    facts: Mapping[str, Mapping[str, CallFact]] = field(default_factory=Map)
     """Queue → call key → fact, for the calls that ended on `day`."""
+    kpis: Mapping[str, KpiTotals] = field(default_factory=Map)
+    """Queue → running totals of its `facts`, under the thresholds of `with_kpi_params`."""
+
+    def followed(self, call_key: str) -> BoardCall | None:
+        """The call, in progress or ended lately."""
+        return self.calls.get(call_key) or self.ended.get(call_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +196,7 @@ def apply(board: LiveBoard, event: PbxEvent) -> LiveBoard:
     if isinstance(event, MemberAdded | MemberPaused | MemberStatus):
         return _on_member(board, event.member, event.at)
     if isinstance(event, MemberRemoved):
-        key = (event.queue, event.interface)
-        return replace(board, members={k: v for k, v in board.members.items() if k != key})
+        return replace(board, members=_drop(board.members, (event.queue, event.interface)))
     if isinstance(event, CallerLeftQueue):
         return _on_left_queue(board, event)
     return _on_call(board, event)
@@ -183,26 +233,38 @@ def seed(
     for fact in facts:
         if local_day(board, fact.ended_at) == day:
             by_queue.setdefault(fact.queue, {})[fact.call_key] = fact
-    return replace(board, day=day, calls=followed, facts=by_queue)
+    return replace(
+        board,
+        day=day,
+        calls=Map(followed),
+        ended=Map(),
+        ended_since=None,
+        facts=Map({queue: Map(by_key) for queue, by_key in by_queue.items()}),
+        kpis=Map(),
+    )
 
 
 def with_outcomes(board: LiveBoard, outcomes: Mapping[str, Outcome | None]) -> LiveBoard:
     """The board after operators (or rules) set the outcome of some calls (by call key)."""
-    calls_now = dict(board.calls)
     for key, outcome in outcomes.items():
-        followed = calls_now.get(key)
-        if followed is not None:
-            calls_now[key] = replace(followed, outcome=outcome)
-    facts = {
-        queue: {
-            key: replace(fact, outcome=outcomes[key]) if key in outcomes else fact
-            for key, fact in by_key.items()
-        }
-        if outcomes.keys() & by_key.keys()
-        else by_key
-        for queue, by_key in board.facts.items()
-    }
-    return replace(board, calls=calls_now, facts=facts)
+        if (followed := board.calls.get(key)) is not None:
+            board = replace(board, calls=_set(board.calls, key, replace(followed, outcome=outcome)))
+        if (followed := board.ended.get(key)) is not None:
+            board = replace(board, ended=_set(board.ended, key, replace(followed, outcome=outcome)))
+        for by_key in list(board.facts.values()):
+            if (fact := by_key.get(key)) is not None and fact.outcome != outcome:
+                board = _refact(board, fact, replace(fact, outcome=outcome))
+    return board
+
+
+def with_kpi_params(board: LiveBoard, params: Mapping[str, KpiParams]) -> LiveBoard:
+    """The board keeping running totals of these queues' KPIs under these thresholds."""
+    kpis = board.kpis
+    for queue, wanted in params.items():
+        totals = kpis.get(queue)
+        if totals is None or totals.params != wanted:
+            kpis = _set(kpis, queue, totals_of(board.facts.get(queue, {}).values(), wanted))
+    return board if kpis is board.kpis else replace(board, kpis=kpis)
 
 
 def affected_queues(before: LiveBoard, event: PbxEvent, after: LiveBoard) -> set[str]:
@@ -215,18 +277,82 @@ def affected_queues(before: LiveBoard, event: PbxEvent, after: LiveBoard) -> set
         return {event.queue}
     if isinstance(event, CallerLeftQueue):
         return {event.queue}
-    touched: set[str] = set()
+    queues, agents = touched_by_call(before, event.call_key, after)
+    return queues | queues_of_agents(after, agents)
+
+
+def touched_by_call(
+    before: LiveBoard, call_key: str, after: LiveBoard
+) -> tuple[set[str], set[str]]:
+    """The queue a call went through and the agents it rang or reached, before and after an
+    event of it: the queues whose views it may have changed are these queues and the
+    agents' (`queues_of_agents`, worked out once for a batch of events)."""
+    queues: set[str] = set()
     agents: set[str] = set()
     for board in (before, after):
-        followed = board.calls.get(event.call_key)
+        followed = board.followed(call_key)
         if followed is not None:
             if followed.state.queue:
-                touched.add(followed.state.queue)
+                queues.add(followed.state.queue)
             agents.update(followed.rings)
             if followed.state.agent:
                 agents.add(followed.state.agent)
-    touched.update(queue for queue, interface in after.members if interface in agents)
-    return touched
+    return queues, agents
+
+
+def queues_of_agents(board: LiveBoard, agents: set[str]) -> set[str]:
+    """The queues these agent interfaces are members of."""
+    if not agents:
+        return set()
+    return {queue for queue, interface in board.members if interface in agents}
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """A batch of events folded into a board (`fold`)."""
+
+    board: LiveBoard
+    queues: set[str]
+    """The queues whose views the batch may have changed."""
+    pauses: list[PauseChange]
+    """The pauses the batch began or ended, in order."""
+    snapshot_at: datetime | None
+    """When the batch's last queue snapshot was taken (None: it had none)."""
+
+
+_NOT_OF_A_CALL = (
+    QueueSnapshot,
+    MemberAdded,
+    MemberPaused,
+    MemberStatus,
+    MemberRemoved,
+    CallerLeftQueue,
+)
+
+
+def fold(board: LiveBoard, events: Iterable[PbxEvent]) -> Folded:
+    """`apply_all`, with what the batch changed: the queues of the agents its calls touched
+    are looked up once for the whole batch."""
+    queues: set[str] = set()
+    agents: set[str] = set()
+    pauses: list[PauseChange] = []
+    snapshot_at: datetime | None = None
+    for event in events:
+        before = board
+        board = apply(board, event)
+        pauses.extend(pause_changes(before, event, board))
+        if isinstance(event, QueueSnapshot):
+            snapshot_at = event.at
+        if before is board:
+            continue
+        if isinstance(event, _NOT_OF_A_CALL) or before.day != board.day:
+            queues |= affected_queues(before, event, board)
+        else:
+            called, reached = touched_by_call(before, event.call_key, board)
+            queues |= called
+            agents |= reached
+    queues |= queues_of_agents(board, agents)
+    return Folded(board, queues, pauses, snapshot_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,12 +399,14 @@ def _roll_day(board: LiveBoard, at: datetime) -> LiveBoard:
     if board.day is None:
         return replace(board, day=day)
     if day > board.day:
-        return replace(board, day=day, facts={})
+        kpis = Map({queue: KpiTotals(totals.params) for queue, totals in board.kpis.items()})
+        return replace(board, day=day, facts=Map(), kpis=kpis)
     return board
 
 
 def _on_call(board: LiveBoard, event: CallEvent) -> LiveBoard:
-    current = board.calls.get(event.call_key)
+    key = event.call_key
+    current = board.followed(key)
     if current is None and not isinstance(event, _OPENING):
         return board
     state, _ = calls.apply(current.state if current is not None else None, event)
@@ -299,43 +427,78 @@ def _on_call(board: LiveBoard, event: CallEvent) -> LiveBoard:
     )
     outcome = current.outcome if current is not None else None
     followed = BoardCall(state, in_queue, rings, agent_since, outcome)
-    calls_now = {**board.calls, event.call_key: followed}
     if ended:
-        horizon = event.at - ENDED_GRACE
-        calls_now = {
-            key: c
-            for key, c in calls_now.items()
-            if c.state.status is not CallStatus.ENDED
-            or c.state.ended_at is None
-            or c.state.ended_at >= horizon
-        }
-    facts = _refact(
+        board = _with_ended(board, followed, event.at)
+    else:
+        board = replace(
+            board, calls=_set(board.calls, key, followed), ended=_drop(board.ended, key)
+        )
+    return _refact(
         board,
         fact_of_state(current.state, outcome) if current is not None else None,
         fact_of_state(state, outcome),
     )
-    return replace(board, calls=calls_now, facts=facts)
 
 
-def _refact(
-    board: LiveBoard, old: CallFact | None, new: CallFact | None
-) -> Mapping[str, Mapping[str, CallFact]]:
-    """Today's facts with `old` replaced by `new` (either may be None)."""
+def _with_ended(board: LiveBoard, followed: BoardCall, now: datetime) -> LiveBoard:
+    """`followed` (ended) moved to the ended calls; those past the grace dropped, a minute's
+    worth at a time."""
+    key = followed.state.call_key
+    ended_at = followed.state.ended_at or now
+    ended = _set(board.ended, key, followed)
+    since: datetime | None = min(board.ended_since or ended_at, ended_at)
+    horizon = now - ENDED_GRACE
+    if since is not None and since < horizon - _PRUNE_EVERY:
+        ended = Map(
+            {
+                k: c
+                for k, c in ended.items()
+                if c.state.ended_at is not None and c.state.ended_at >= horizon
+            }
+        )
+        since = min((c.state.ended_at for c in ended.values() if c.state.ended_at), default=None)
+    return replace(board, calls=_drop(board.calls, key), ended=ended, ended_since=since)
+
+
+def _refact(board: LiveBoard, old: CallFact | None, new: CallFact | None) -> LiveBoard:
+    """The board with today's fact `old` replaced by `new` (either may be None), and the
+    running totals with it."""
     if old == new:
-        return board.facts
-    facts = dict(board.facts)
-    if old is not None and old.call_key in facts.get(old.queue, {}):
-        facts[old.queue] = {k: v for k, v in facts[old.queue].items() if k != old.call_key}
-    if new is not None and local_day(board, new.ended_at) == board.day:
-        facts[new.queue] = {**facts.get(new.queue, {}), new.call_key: new}
-    return facts
+        return board
+    if old is not None:
+        board = _unfact(board, old.queue, old.call_key)
+    if new is None or local_day(board, new.ended_at) != board.day:
+        return board
+    # A fact of the same call may be there already (seeded from the records, say).
+    board = _unfact(board, new.queue, new.call_key)
+    facts = _set(board.facts, new.queue, _set(board.facts.get(new.queue, Map()), new.call_key, new))
+    kpis = board.kpis
+    if (totals := kpis.get(new.queue)) is not None:
+        kpis = _set(kpis, new.queue, add_fact(totals, new))
+    return replace(board, facts=facts, kpis=kpis)
+
+
+def _unfact(board: LiveBoard, queue: str, call_key: str) -> LiveBoard:
+    """The board without the fact of `call_key` in `queue` (if there is one)."""
+    by_key = board.facts.get(queue, {})
+    stored = by_key.get(call_key)
+    if stored is None:
+        return board
+    left = _drop(by_key, call_key)
+    kpis = board.kpis
+    if (totals := kpis.get(queue)) is not None:
+        fewer = remove_fact(totals, stored)
+        kpis = _set(kpis, queue, fewer or totals_of(left.values(), totals.params))
+    return replace(board, facts=_set(board.facts, queue, left), kpis=kpis)
 
 
 def _on_left_queue(board: LiveBoard, event: CallerLeftQueue) -> LiveBoard:
     followed = board.calls.get(event.call_key)
     if followed is None or not followed.in_queue or followed.state.queue != event.queue:
         return board
-    return replace(board, calls={**board.calls, event.call_key: replace(followed, in_queue=False)})
+    return replace(
+        board, calls=_set(board.calls, event.call_key, replace(followed, in_queue=False))
+    )
 
 
 def _member_from(view: MemberView, old: Member | None, at: datetime) -> Member:
@@ -364,7 +527,7 @@ def _on_member(board: LiveBoard, view: MemberView, at: datetime) -> LiveBoard:
     member = _member_from(view, old, at)
     if member == old:
         return board
-    return replace(board, members={**board.members, key: member})
+    return replace(board, members=_set(board.members, key, member))
 
 
 def _on_snapshot(board: LiveBoard, snap: QueueSnapshot) -> LiveBoard:
@@ -375,16 +538,14 @@ def _on_snapshot(board: LiveBoard, snap: QueueSnapshot) -> LiveBoard:
         for view in snap.members
     }
     waiting = {w.call_key for w in snap.waiting}
-    calls_now: dict[str, BoardCall] = {}
+    calls_now = board.calls
     for key, followed in board.calls.items():
-        waits = key in waiting and followed.state.status is not CallStatus.ENDED
-        calls_now[key] = (
-            followed if followed.in_queue == waits else replace(followed, in_queue=waits)
-        )
+        if followed.in_queue != (key in waiting):
+            calls_now = _set(calls_now, key, replace(followed, in_queue=key in waiting))
     return replace(
         board,
         params={p.queue: p for p in snap.queues},
-        members=members,
+        members=Map(members),
         calls=calls_now,
     )
 
@@ -395,11 +556,7 @@ def _on_snapshot(board: LiveBoard, snap: QueueSnapshot) -> LiveBoard:
 def queues_of(board: LiveBoard) -> set[str]:
     """Every queue the board knows of (configured, with members, callers or calls today)."""
     names = set(board.params) | {q for q, _ in board.members} | set(board.facts)
-    names.update(
-        c.state.queue
-        for c in board.calls.values()
-        if c.state.queue and c.state.status is not CallStatus.ENDED
-    )
+    names.update(c.state.queue for c in board.calls.values() if c.state.queue)
     return names
 
 
@@ -415,32 +572,57 @@ def kpi_params(
     )
 
 
+def _day_over(board: LiveBoard, now: datetime) -> bool:
+    return board.day is None or local_day(board, now) > board.day
+
+
 def today_facts(board: LiveBoard, queue: str, now: datetime) -> list[CallFact]:
     """The facts the counters are computed from at `now` (none once the day is over)."""
-    if board.day is None or local_day(board, now) > board.day:
-        return []
-    return list(board.facts.get(queue, {}).values())
+    return [] if _day_over(board, now) else list(board.facts.get(queue, {}).values())
+
+
+def today_results(
+    board: LiveBoard, queue: str, now: datetime, params: KpiParams
+) -> dict[str, KpiResult]:
+    """Today's KPIs of `queue`: the running totals when kept under `params`, else counted."""
+    totals = board.kpis.get(queue)
+    if totals is not None and totals.params == params and not _day_over(board, now):
+        return results_of(totals)
+    return compute_all(today_facts(board, queue, now), params)
 
 
 def kpi_values(facts: list[CallFact], params: KpiParams) -> dict[str, KpiValue]:
-    results = compute_all(facts, params)
-    placeholders = {"t": params.service_level_s, "n": params.short_abandon_s}
+    return values_of(compute_all(facts, params), params)
+
+
+def values_of(results: Mapping[str, KpiResult], params: KpiParams) -> dict[str, KpiValue]:
+    definitions = _definitions(params)
     return {
         kpi.key: KpiValue(
             key=kpi.key,
             value=results[kpi.key].value,
             numerator=results[kpi.key].numerator,
             denominator=results[kpi.key].denominator,
-            definition=KpiDefinition(
-                key=kpi.key,
-                unit=kpi.unit,
-                name_key=kpi.name_key,
-                formula_key=kpi.formula_key,
-                numerator_key=kpi.numerator_key,
-                denominator_key=kpi.denominator_key,
-                short_call_rule_key=kpi.short_call_rule_key,
-                params=placeholders,
-            ),
+            definition=definitions[kpi.key],
+        )
+        for kpi in KPIS
+    }
+
+
+@lru_cache(maxsize=256)
+def _definitions(params: KpiParams) -> dict[str, KpiDefinition]:
+    """The registry as screens show it, under these thresholds (the same for every view)."""
+    placeholders = {"t": params.service_level_s, "n": params.short_abandon_s}
+    return {
+        kpi.key: KpiDefinition(
+            key=kpi.key,
+            unit=kpi.unit,
+            name_key=kpi.name_key,
+            formula_key=kpi.formula_key,
+            numerator_key=kpi.numerator_key,
+            denominator_key=kpi.denominator_key,
+            short_call_rule_key=kpi.short_call_rule_key,
+            params=placeholders,
         )
         for kpi in KPIS
     }
@@ -450,17 +632,49 @@ def _seconds(since: datetime, now: datetime) -> float:
     return max(0.0, (now - since).total_seconds())
 
 
-def waiting_callers(board: LiveBoard, queue: str, now: datetime) -> list[WaitingCaller]:
-    waiting = sorted(
-        (
-            c.state
-            for c in board.calls.values()
-            if c.in_queue and c.state.queue == queue and c.state.status is not CallStatus.ENDED
-        ),
-        key=lambda s: (s.queued_at or s.started_at or now, s.call_key),
-    )
+class _Activity(NamedTuple):  # a tuple: made for every call in progress at every publish
+    state: AgentState
+    since: datetime | None
+    call: CallState
+
+
+@dataclass(frozen=True, slots=True)
+class BoardIndex:
+    """What every queue view of one board shares, worked out once for all of them."""
+
+    activity: Mapping[str, _Activity]
+    """Agent interface → what it does on the calls in progress."""
+    members: Mapping[str, list[Member]]
+    """Queue → its members, in the order a wallboard lists them."""
+    waiting: Mapping[str, list[CallState]]
+    """Queue → the callers waiting in it, next to be served first."""
+
+
+def index_of(board: LiveBoard) -> BoardIndex:
+    members: dict[str, list[Member]] = {}
+    for (queue, _), member in board.members.items():
+        members.setdefault(queue, []).append(member)
+    for listed in members.values():
+        listed.sort(key=lambda m: (m.name or m.interface, m.interface))
+    waiting: dict[str, list[CallState]] = {}
+    for followed in board.calls.values():
+        if followed.in_queue and followed.state.queue:
+            waiting.setdefault(followed.state.queue, []).append(followed.state)
+    for callers in waiting.values():
+        callers.sort(key=lambda s: (s.queued_at or s.started_at or _NEVER, s.call_key))
+    return BoardIndex(agent_activity(board), members, waiting)
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+"""Sorts a caller with no known times last."""
+
+
+def waiting_callers(
+    board: LiveBoard, queue: str, now: datetime, index: BoardIndex | None = None
+) -> list[WaitingCaller]:
     out = []
-    for position, state in enumerate(waiting, start=1):
+    callers = (index or index_of(board)).waiting.get(queue, [])
+    for position, state in enumerate(callers, start=1):
         since = state.queued_at or state.started_at or now
         out.append(
             WaitingCaller(
@@ -475,38 +689,20 @@ def waiting_callers(board: LiveBoard, queue: str, now: datetime) -> list[Waiting
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Activity:
-    state: AgentState
-    call: AgentCall
-
-
 def agent_activity(board: LiveBoard) -> dict[str, _Activity]:
-    """What each agent interface does on the calls the board follows."""
+    """What each agent interface does on the calls in progress."""
     found: dict[str, _Activity] = {}
     for followed in sorted(board.calls.values(), key=lambda c: c.state.call_key):
         state = followed.state
-        if state.status is CallStatus.ENDED:
-            continue
-
-        def call(since: datetime | None, state: CallState = state) -> AgentCall:
-            return AgentCall(
-                call_key=state.call_key,
-                caller_num=state.caller_num,
-                caller_name=state.caller_name,
-                queue=state.queue,
-                since=since,
-            )
-
         if state.agent is not None and state.answered_at is not None:
             since = followed.agent_since or state.answered_at
-            found[state.agent] = _Activity(AgentState.IN_CALL, call(since))
+            found[state.agent] = _Activity(AgentState.IN_CALL, since, state)
         for agent, ring_since in followed.rings.items():
             known = found.get(agent)
             if known is None or (
-                known.state is AgentState.RINGING and _rang_earlier(ring_since, known.call.since)
+                known.state is AgentState.RINGING and _rang_earlier(ring_since, known.since)
             ):
-                found[agent] = _Activity(AgentState.RINGING, call(ring_since))
+                found[agent] = _Activity(AgentState.RINGING, ring_since, state)
     return found
 
 
@@ -537,7 +733,15 @@ def _agent_state(
     member: Member, activity: _Activity | None
 ) -> tuple[AgentState, datetime | None, AgentCall | None]:
     if activity is not None:
-        return activity.state, activity.call.since, activity.call
+        call = activity.call
+        shown = AgentCall(
+            call_key=call.call_key,
+            caller_num=call.caller_num,
+            caller_name=call.caller_name,
+            queue=call.queue,
+            since=activity.since,
+        )
+        return activity.state, activity.since, shown
     if member.device in _UNAVAILABLE:
         return AgentState.UNAVAILABLE, member.device_since, None
     if member.device in _BUSY:
@@ -579,18 +783,16 @@ def queue_view(
     targets: QueueTargets,
     defaults: BoardDefaults,
     kpis: dict[str, KpiValue] | None = None,
+    index: BoardIndex | None = None,
 ) -> QueueView:
-    """One queue at `now`. `kpis` may be given when already computed for the same facts."""
+    """One queue at `now`. `kpis` may be given when already computed for the same facts;
+    `index` when several queues of the board are shown at once (`index_of(board)`)."""
     params = kpi_params(board, queue, targets, defaults)
     if kpis is None:
-        kpis = kpi_values(today_facts(board, queue, now), params)
-    waiting = waiting_callers(board, queue, now)
-    activity = agent_activity(board)
-    members = sorted(
-        (m for (q, _), m in board.members.items() if q == queue),
-        key=lambda m: (m.name or m.interface, m.interface),
-    )
-    agents = [agent_view(m, activity.get(m.interface)) for m in members]
+        kpis = values_of(today_results(board, queue, now, params), params)
+    index = index or index_of(board)
+    waiting = waiting_callers(board, queue, now, index)
+    agents = [agent_view(m, index.activity.get(m.interface)) for m in index.members.get(queue, [])]
     config = board.params.get(queue)
     return QueueView(
         pbx=board.pbx,
@@ -624,11 +826,13 @@ def snapshot(
     """Every queue of every board at `now`, ordered by PBX and queue name."""
     targets = targets or {}
     defaults = defaults or BoardDefaults()
-    views = [
-        queue_view(board, queue, now, targets.get(queue, QueueTargets()), defaults)
-        for board in sorted(boards, key=lambda b: b.pbx)
-        for queue in sorted(queues_of(board))
-    ]
+    views: list[QueueView] = []
+    for board in sorted(boards, key=lambda b: b.pbx):
+        index = index_of(board)
+        views.extend(
+            queue_view(board, queue, now, targets.get(queue, QueueTargets()), defaults, index=index)
+            for queue in sorted(queues_of(board))
+        )
     return BoardSnapshot(
         at=now, timezone=timezone, day=now.astimezone(ZoneInfo(timezone)).date(), queues=views
     )

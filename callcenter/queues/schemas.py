@@ -51,7 +51,9 @@ class KpiValue(BaseModel):
     value: float | None
     numerator: float
     denominator: float | None
-    definition: KpiDefinition
+    definition: KpiDefinition | None = None
+    """In snapshots; `queues.updated` leaves it out (a screen keeps the last one per KPI key:
+    the texts are the same for every queue, and the queue's T is its `service_level_s`)."""
 
 
 class WaitingCaller(BaseModel):

@@ -99,7 +99,6 @@ def _origin_allowed(ctx: AppContext, origin: str | None) -> bool:
     return origin is None or origin in ctx.settings.allowed_origins
 
 
-@router.websocket("/ws")
 async def events(websocket: WebSocket) -> None:
     ctx: AppContext = websocket.app.state.ctx
     if not _origin_allowed(ctx, websocket.headers.get("origin")):
@@ -142,6 +141,11 @@ async def events(websocket: WebSocket) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+# A plain Starlette route: the endpoint takes no dependencies, and FastAPI's dependency
+# machinery would keep its exit stacks and scope copies alive for each socket's whole life.
+router.add_websocket_route("/ws", events)
 
 
 async def _read_resume(websocket: WebSocket) -> dict[str, str] | None:

@@ -78,13 +78,27 @@ class Streams(Protocol):
 ENVELOPE_KEYS = frozenset({"id", "topic", "type"})
 
 
+class RawJson(str):
+    """A payload value that is JSON text already (a pydantic model's `model_dump_json()`):
+    `encode_event` puts it in as it is instead of encoding it again."""
+
+    __slots__ = ()
+
+
 def encode_event(event_id: str, topic: str, event_type: str, payload: Mapping[str, Any]) -> str:
     clash = ENVELOPE_KEYS.intersection(payload)
     if clash:
         # A payload "id" would replace the event id and break the client's resume position.
         raise ValueError(f"{event_type} payload uses envelope keys {sorted(clash)}")
-    body = {"id": event_id, "topic": topic, "type": event_type, **payload}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    body = {"id": event_id, "topic": topic, "type": event_type}
+    raw: list[str] = []
+    for key, value in payload.items():
+        if isinstance(value, RawJson):
+            raw.append(f",{json.dumps(key)}:{value}")
+        else:
+            body[key] = value
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"{text[:-1]}{''.join(raw)}}}" if raw else text
 
 
 def parse_event_id(event_id: str) -> tuple[str, int] | None:

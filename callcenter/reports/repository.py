@@ -85,26 +85,28 @@ async def tuned_for_grouping(session: AsyncSession) -> AsyncIterator[None]:
     await session.execute(
         select(*[func.set_config(name, value, True) for name, value in _GROUPING_SETTINGS.items()])
     )
-    try:
-        yield
-    finally:
-        await session.execute(
-            select(func.set_config(text("name"), text("reset_val"), True))
-            .select_from(text("pg_settings"))
-            .where(text("name = ANY(:names)").bindparams(names=list(_GROUPING_SETTINGS)))
-        )
+    yield
+    # Not on an error: the transaction is aborted then, and its SET LOCALs go with it.
+    await session.execute(
+        select(func.set_config(text("name"), text("reset_val"), True))
+        .select_from(text("pg_settings"))
+        .where(text("name = ANY(:names)").bindparams(names=list(_GROUPING_SETTINGS)))
+    )
 
 
 def queue_query(
     window: TimeRange, rules: sql.QueueRules, queues: Collection[str] | None
 ) -> Select[tuple[Any, ...]]:
-    """Queue-KPI aggregates per (queue, local hour key) of the calls that ended in `window`."""
-    hour_key = sql.local_hour_key(sql.REPORT_TIME, window.segments).label("hour_key")
+    """Queue-KPI aggregates per queue and local hour (queue, hour start, hour origin: see
+    `sql.hour_bucket`) of the calls that ended in `window`."""
+    bucket = sql.hour_bucket(sql.REPORT_TIME, window.segments)
+    start, origin = bucket.start.label("hour_start"), bucket.origin.label("hour_origin")
     aggregates = [expr.label(name) for name, expr in sql.queue_aggregates(rules).items()]
+    keys = [Call.queue, start, origin] if bucket.origin_varies else [Call.queue, start]
     query = (
-        select(Call.queue, hour_key, *aggregates)
+        select(Call.queue, start, origin, *aggregates)
         .where(ended_in(window), sql.queue_fact())
-        .group_by(Call.queue, hour_key)
+        .group_by(*keys)
     )
     if queues is not None:
         query = query.where(Call.queue.in_(sorted(queues)))

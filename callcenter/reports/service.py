@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -168,14 +168,6 @@ def queue_kpis(rules: QueueRules) -> list[KpiInfo]:
     ]
 
 
-@dataclass(slots=True)
-class _Rollup:
-    queues: dict[str, Sums] = field(default_factory=lambda: defaultdict(dict))
-    hours: dict[int, Sums] = field(default_factory=lambda: defaultdict(dict))
-    days: dict[date, Sums] = field(default_factory=lambda: defaultdict(dict))
-    total: Sums = field(default_factory=dict)
-
-
 async def queue_report(
     session: AsyncSession,
     scope: ReportScope,
@@ -188,14 +180,18 @@ async def queue_report(
     wanted = tuple(sorted(queues)) if queues else ()
     groups = await repository.queue_groups(session, window, scope.rules, wanted or None)
     names = list(sql.queue_aggregates(scope.rules))
-    rollup = _Rollup()
+    by_queue, by_hour_key = sql.SumsFold(names), sql.SumsFold(names)
     for row in groups:
-        sums = {name: row._mapping[name] for name in names}
-        key = int(row.hour_key)
-        sql.add_sums(rollup.queues[row.queue], sums)
-        sql.add_sums(rollup.hours[key % 24], sums)
-        sql.add_sums(rollup.days[hour_key_start(key).date()], sums)
-        sql.add_sums(rollup.total, sums)
+        queue, start, origin, *values = tuple(row)
+        by_queue.add(queue, values)
+        by_hour_key.add(sql.hour_key_of(start, origin), values)
+    hours, days, everything = sql.SumsFold(names), sql.SumsFold(names), sql.SumsFold(names)
+    for key, values in by_hour_key.partials.items():
+        hours.add(key % 24, values)
+        days.add(hour_key_start(key).date(), values)
+        everything.add("total", values)
+    per_queue, per_hour, per_day = by_queue.sums(), hours.sums(), days.sums()
+    total = everything.sums().get("total", {})
     base = Drill(first, last, queues=wanted)
 
     def row_of(key: str, label: str, sums: Sums, drill: Drill) -> ReportRow:
@@ -205,16 +201,15 @@ async def queue_report(
         range=RangeOut(first=first, last=last, timezone=scope.tz.key),
         kpis=queue_kpis(scope.rules),
         rows=[
-            row_of(q, q, rollup.queues[q], Drill(first, last, queues=(q,)))
-            for q in sorted(rollup.queues)
+            row_of(q, q, per_queue[q], Drill(first, last, queues=(q,))) for q in sorted(per_queue)
         ],
-        total=row_of("total", "", rollup.total, base),
+        total=row_of("total", "", total, base),
         by_hour=[
-            row_of(f"{h:02d}", f"{h:02d}:00", rollup.hours.get(h, {}), _with(base, hour=h))
+            row_of(f"{h:02d}", f"{h:02d}:00", per_hour.get(h, {}), _with(base, hour=h))
             for h in range(24)
         ],
         by_day=[
-            row_of(d.isoformat(), d.isoformat(), rollup.days.get(d, {}), _with(base, day=d))
+            row_of(d.isoformat(), d.isoformat(), per_day.get(d, {}), _with(base, day=d))
             for d in _days(first, last)
         ],
     )

@@ -21,6 +21,7 @@ from callcenter.deps import Ctx, Db
 from callcenter.webhooks import repository
 from callcenter.webhooks.schemas import (
     DOCUMENTED_MAX_EVENTS,
+    EXAMPLE_CALL,
     WebhookAccepted,
     request_body_schema,
 )
@@ -28,7 +29,9 @@ from callcenter.webhooks.service import Rejected, parse_events, to_call_events
 
 router = APIRouter(prefix="/api/pbx", tags=["pbx webhook"])
 
-PbxName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+PbxName = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", examples=["cloud"])
+]
 
 
 def _limiter(request: Request, ctx: AppContext) -> LoginRateLimiter:
@@ -81,7 +84,15 @@ def _check_rate(request: Request, ctx: AppContext, who: Principal, pbx: str) -> 
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": request_body_schema(DOCUMENTED_MAX_EVENTS)}},
+            "content": {
+                "application/json": {
+                    "schema": request_body_schema(DOCUMENTED_MAX_EVENTS),
+                    "examples": {
+                        "one event": {"value": EXAMPLE_CALL[0]},
+                        "a whole call": {"value": EXAMPLE_CALL},
+                    },
+                }
+            },
         }
     },
 )

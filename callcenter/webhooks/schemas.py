@@ -168,6 +168,50 @@ def event_schema() -> dict[str, Any]:
     return inlined
 
 
+EXAMPLE_CALL: list[dict[str, Any]] = [
+    {
+        "id": "c42-1",
+        "type": "call.started",
+        "call_id": "c42",
+        "at": "2026-11-29T10:15:00+03:00",
+        "direction": "inbound",
+        "caller_number": "+74951234567",
+    },
+    {
+        "id": "c42-2",
+        "type": "call.queued",
+        "call_id": "c42",
+        "at": "2026-11-29T10:15:01+03:00",
+        "queue": "support",
+    },
+    {
+        "id": "c42-3",
+        "type": "call.ringing",
+        "call_id": "c42",
+        "at": "2026-11-29T10:15:02+03:00",
+        "agent": "101",
+        "queue": "support",
+    },
+    {
+        "id": "c42-4",
+        "type": "call.answered",
+        "call_id": "c42",
+        "at": "2026-11-29T10:15:05+03:00",
+        "agent": "101",
+        "queue": "support",
+    },
+    {
+        "id": "c42-5",
+        "type": "call.ended",
+        "call_id": "c42",
+        "at": "2026-11-29T10:15:40+03:00",
+        "reason": "completed",
+        "ended_by": "caller",
+    },
+]
+"""A whole inbound call as one batch (docs/webhook.md; the OpenAPI example)."""
+
+
 def request_body_schema(max_events: int) -> dict[str, Any]:
     """The JSON Schema of a request body: one event, or a batch (array) of them."""
     event = event_schema()

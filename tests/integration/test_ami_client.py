@@ -400,3 +400,24 @@ async def test_given_on_connected_fails_then_the_link_is_dropped_and_the_resync_
         await eventually(lambda: client.connected)
         assert client.health.resyncs == 2
         assert len(actions(sim, "Login")) == 2
+
+
+async def test_given_a_link_cut_again_and_again_when_each_link_worked_then_no_backoff_builds_up(
+    sim: AmiSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+    original = AmiClient._backoff
+
+    def recording(self: AmiClient, attempt: int) -> float:
+        attempts.append(attempt)
+        return original(self, attempt)
+
+    monkeypatch.setattr(AmiClient, "_backoff", recording)
+    recorder = Recorder()
+    async with running(sim, recorder):
+        for cuts in range(1, 5):
+            await eventually(lambda n=cuts: len(recorder.snapshots) == n)
+            sim.cut()
+        await eventually(lambda: len(recorder.snapshots) == 5)
+
+    assert attempts == [0, 0, 0, 0]

@@ -304,7 +304,7 @@ async def test_given_a_run_given_up_while_it_writes_then_it_stops_and_undoes(
 
 
 async def test_given_old_imports_when_sweeping_then_their_files_go_and_recent_ones_stay(
-    ctx: AppContext, tmp_path: Path
+    client: AsyncClient, ctx: AppContext, supervisor: tuple[str, int], tmp_path: Path
 ) -> None:
     data_dir = ctx.settings.data_dir
     rows = [["ФИО", "Телефон"], ["Иванов Иван", "89161234567"], ["Петров", "12"]]
@@ -348,6 +348,10 @@ async def test_given_old_imports_when_sweeping_then_their_files_go_and_recent_on
         expired = await session.get(ImportBatch, abandoned.id)
         assert expired is not None
         assert (expired.status, expired.error_code) == (BatchStatus.FAILED, service.EXPIRED)
+    gone = await client.get(f"/api/imports/{old.id}/rejected.csv")
+    kept = await client.get(f"/api/imports/{recent.id}/rejected.csv")
+    assert (gone.status_code, gone.json()["detail"]["code"]) == (410, "files_expired")
+    assert kept.status_code == 200
 
 
 async def test_given_a_run_delivered_twice_when_running_then_it_runs_once(

@@ -163,6 +163,13 @@ async def test_given_settings_when_a_supervisor_puts_them_then_they_hold_and_are
     assert event["type"] == "queues.updated"
     assert event["queue"]["service_level_s"] == 15
     assert event["queue"]["alarms"] == ["longest_wait"]
+    # values only: the definitions (the same for every update) come with the snapshot
+    assert set(event["queue"]["kpis"]["service_level"]) == {
+        "key",
+        "value",
+        "numerator",
+        "denominator",
+    }
     board = (await client.get("/api/queues/live")).json()
     assert board["queues"][0]["kpis"]["service_level"]["definition"]["params"]["t"] == 15
     async with ctx.sessionmaker() as session:

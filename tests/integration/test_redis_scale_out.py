@@ -37,6 +37,7 @@ from callcenter.events import (
 )
 from callcenter.main import create_app
 from callcenter.queues.board import LiveQueues
+from callcenter.realtime.metrics import MeteredStreams
 from callcenter.realtime.redis_streams import RedisStreams
 from callcenter.realtime.streams import user_topic
 from tests.factories import DEFAULT_PASSWORD, make_user
@@ -82,7 +83,10 @@ async def processes(settings: Settings) -> AsyncIterator[tuple[Process, Process]
         }
     )
     contexts = [build_context(shared), build_context(shared)]
-    assert all(isinstance(c.streams, RedisStreams) for c in contexts)
+    assert all(
+        isinstance(c.streams, MeteredStreams) and isinstance(c.streams.inner, RedisStreams)
+        for c in contexts
+    )
     served = [await _serve(ctx) for ctx in contexts]
     origins = [url for _, _, url in served]
     for ctx in contexts:
@@ -218,7 +222,7 @@ async def test_given_the_adapters_board_on_one_process_then_a_supervisor_on_the_
         board_there = (await http.get("/api/queues/live")).json()["queues"][0]
 
     assert [a["state"] for a in answered["queue"]["agents"]] == ["in_call"]
-    assert changed["queue"]["kpis"]["service_level"]["definition"]["params"]["t"] == 15
+    assert changed["queue"]["service_level_s"] == 15  # KPI definitions: in snapshots only
     assert board_there["service_level_s"] == 15
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from callcenter.calls.models import Call
 from callcenter.calls.state import CallStatus
 from callcenter.context import AppContext
 from callcenter.events import Direction, EndReason
-from callcenter.reports import service
+from callcenter.reports import repository, service
+from callcenter.reports.periods import hour_key_start, local_hour_key
 from callcenter.reports.schemas import Figure
 from tests.factories import login_as
 from tests.report_fixture import DAY, load_day
@@ -212,3 +215,74 @@ async def test_given_the_night_clocks_go_back_when_reporting_by_hour_then_bucket
     offered = {row.key: row.figures["offered"].value for row in report.by_hour}
     assert {hour: n for hour, n in offered.items() if n} == {"01": 1, "02": 2, "23": 1}
     assert report.total.figures["offered"].value == 4
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_given_the_grouping_tuning_when_its_query_is_done_then_the_settings_are_back(
+    ctx: AppContext,
+) -> None:
+    async with ctx.sessionmaker() as session:
+        before = await session.scalar(text("SHOW work_mem"))
+        async with repository.tuned_for_grouping(session):
+            inside = await session.scalar(text("SHOW work_mem"))
+        after = await session.scalar(text("SHOW work_mem"))
+
+    assert inside == "256MB"
+    assert after == before != inside
+
+
+@BOTH
+async def test_given_a_half_hour_dst_change_when_reporting_by_hour_then_buckets_are_local_hours(
+    ctx: AppContext,
+) -> None:
+    # Lord Howe Island, 4 October 2026: 02:00 at UTC+10:30 becomes 02:30 at UTC+11 (15:30 UTC),
+    # so the local hour 02 starts half an hour before the change that makes it.
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    ends_utc = [
+        datetime(2026, 10, 3, 13, 45, tzinfo=UTC),  # 00:15 local
+        datetime(2026, 10, 3, 15, 20, tzinfo=UTC),  # 01:50 at +10:30
+        datetime(2026, 10, 3, 15, 30, tzinfo=UTC),  # 02:30 at +11, the first second of it
+        datetime(2026, 10, 3, 15, 59, tzinfo=UTC),  # 02:59
+        datetime(2026, 10, 3, 16, 0, tzinfo=UTC),  # 03:00
+        datetime(2026, 10, 4, 12, 59, tzinfo=UTC),  # 23:59
+    ]
+    async with ctx.sessionmaker() as session:
+        for n, end in enumerate(ends_utc):
+            session.add(
+                Call(
+                    pbx="p",
+                    call_key=f"lh{n}",
+                    direction=Direction.INBOUND,
+                    status=CallStatus.ENDED,
+                    queue="q",
+                    ringing_agents=[],
+                    started_at=end - timedelta(seconds=30),
+                    queued_at=end - timedelta(seconds=30),
+                    ended_at=end,
+                    wait_seconds=30.0,
+                    end_reason=EndReason.ABANDONED,
+                )
+            )
+        await session.commit()
+    settings = ctx.settings.model_copy(update={"timezone": lord_howe.key})
+
+    async with ctx.sessionmaker() as session:
+        scope = await service.scope_of(session, settings)
+        report = await service.queue_report(session, scope, date(2026, 10, 4), date(2026, 10, 4))
+
+    offered = {row.key: row.figures["offered"].value for row in report.by_hour}
+    expected: dict[str, int] = {}
+    for end in ends_utc:
+        hour = f"{hour_key_start(local_hour_key(end, lord_howe)).hour:02d}"
+        expected[hour] = expected.get(hour, 0) + 1
+    assert (
+        {hour: n for hour, n in offered.items() if n}
+        == expected
+        == {
+            "00": 1,
+            "01": 1,
+            "02": 2,
+            "03": 1,
+            "23": 1,
+        }
+    )

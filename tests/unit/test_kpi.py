@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callcenter.calls.models import Outcome
 from callcenter.calls.state import CallState, CallStatus
@@ -17,11 +19,16 @@ from callcenter.kpi import (
     KPIS,
     CallFact,
     KpiParams,
+    KpiResult,
+    add_fact,
     compute_all,
     fact_of,
     fact_of_state,
     is_short_call,
+    remove_fact,
+    results_of,
     text_keys,
+    totals_of,
 )
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -179,3 +186,40 @@ def test_given_the_registry_then_ratio_kpis_state_their_denominator_and_short_ca
     assert level.short_call_rule_key == "kpi.short_call_rule"
     assert KPI_BY_KEY["offered"].denominator_key is None
     assert KPI_BY_KEY["asa"].short_call_rule_key is None
+
+
+_facts = st.lists(
+    st.builds(
+        _fact,
+        key=st.text("abcdef", min_size=1, max_size=3),
+        reason=st.sampled_from(list(EndReason)),
+        wait=st.sampled_from([0.0, 2.5, 5.0, 19.9, 20.0, 20.1, 47.3, 47.3, 300.0]),
+        talk=st.none() | st.floats(min_value=0, max_value=600),
+        outcome=st.none() | st.sampled_from(list(Outcome)),
+    ),
+    max_size=12,
+)
+
+
+def _figures(results: dict[str, KpiResult]) -> dict[str, tuple[float | None, ...]]:
+    return {k: (r.value, r.numerator, r.denominator) for k, r in results.items()}
+
+
+@given(kept=_facts, dropped=_facts, params=st.sampled_from([KpiParams(), KpiParams(30, 0)]))
+def test_given_facts_added_and_taken_away_one_by_one_then_running_totals_equal_a_recount(
+    kept: list[CallFact], dropped: list[CallFact], params: KpiParams
+) -> None:
+    totals = totals_of([], params)
+    for fact in [*dropped, *kept]:
+        totals = add_fact(totals, fact)
+    for index, fact in enumerate(dropped):
+        left = remove_fact(totals, fact)
+        # None: the only fact with the longest wait left, so the rest are counted again
+        totals = left if left is not None else totals_of([*kept, *dropped[index + 1 :]], params)
+
+    running = _figures(results_of(totals))
+    recount = _figures(compute_all(kept, params))
+
+    assert running.keys() == recount.keys()
+    for key, figures in running.items():
+        assert figures == pytest.approx(recount[key]), key  # sums added in another order

@@ -30,7 +30,7 @@ from callcenter.events import (
     StopRingReason,
     WaitingView,
 )
-from callcenter.kpi import CallFact
+from callcenter.kpi import CallFact, KpiParams, compute_all
 from callcenter.queues import live
 from callcenter.queues.live import LiveBoard, QueueTargets
 from callcenter.queues.schemas import AgentState, Alarm, QueueView
@@ -394,6 +394,85 @@ def test_given_an_answer_that_arrives_after_the_hangup_then_the_counters_follow_
     kpis = view(board, "support", 31).kpis
     assert (kpis["abandoned"].value, kpis["answered"].value) == (0, 1)
     assert agent(view(board, "support", 31), A101)[0] is AgentState.IDLE
+
+
+def _counted(board: LiveBoard, t: float, params: KpiParams) -> dict[str, float | None]:
+    facts = live.today_facts(board, "support", at(t))
+    return {k: r.value for k, r in compute_all(facts, params).items()}
+
+
+def _running(board: LiveBoard, t: float, params: KpiParams) -> dict[str, float | None]:
+    totals = board.kpis["support"]
+    assert totals.params == params  # the figures below are the running totals, not a recount
+    return {k: r.value for k, r in live.today_results(board, "support", at(t), params).items()}
+
+
+def test_given_running_totals_then_they_follow_every_change_of_todays_facts() -> None:
+    params = KpiParams(service_level_s=20, short_abandon_s=5)
+    board = live.with_kpi_params(board_with(*_call("a", 0, wait=5, talk=60)), {"support": params})
+    changes: list[PbxEvent] = [
+        *_call("b", 100, wait=30, talk=20),
+        *_call("c", 200, wait=2, talk=None),  # a short abandon
+        started("x", 300),
+        queued("x", 301),
+        ended("x", 330, EndReason.ABANDONED),
+        answered("x", 308, A101),  # late: "x" was answered after all
+    ]
+
+    for event in changes:
+        board = live.apply(board, event)
+        assert _running(board, 400, params) == _counted(board, 400, params)
+    board = live.with_outcomes(board, {"b": Outcome.WRONG_NUMBER, "x": Outcome.SALE})
+
+    assert _running(board, 400, params) == _counted(board, 400, params)
+    assert _running(board, 400, params)["longest_wait"] == 30  # "b" is short now, still waited
+    board = live.with_kpi_params(board, {"support": KpiParams(service_level_s=3)})
+    assert board.kpis["support"].params.service_level_s == 3
+
+
+def test_given_a_seeded_call_seen_again_then_its_fact_is_replaced_not_counted_twice() -> None:
+    params = KpiParams()
+    events = _call("a", 0, wait=5, talk=60)
+    seeded_fact = CallFact("a", "support", at(65), EndReason.COMPLETED, True, 5.0, 60.0)
+    seeded = live.seed(LiveBoard(pbx=PBX, tz=MSK), [], [seeded_fact], day=at(0).date())
+    board = live.with_kpi_params(seeded, {"support": params})
+
+    board = live.apply_all(board, events)  # the batch the records were seeded from, again
+
+    assert _running(board, 100, params)["offered"] == 1
+    assert _running(board, 100, params) == _counted(board, 100, params)
+
+
+def test_given_an_ended_call_then_late_news_of_it_counts_until_the_grace_is_long_over() -> None:
+    board = board_with(started("x", 0), queued("x", 1), ended("x", 30, EndReason.ABANDONED))
+    assert "x" not in board.calls
+    assert "x" in board.ended
+
+    still = live.apply(board, answered("x", 8, A101))
+    assert view(still, "support", 40).kpis["answered"].value == 1
+
+    later = live.apply_all(board, _call("y", 30 + 7 * 60, wait=3, talk=10))
+    too_late = live.apply(later, answered("x", 8, A101))
+    assert "x" not in later.ended
+    assert view(too_late, "support", 900).kpis["answered"].value == 1  # "y" only
+
+
+def test_given_a_batch_then_fold_names_the_queues_each_event_may_have_changed() -> None:
+    second = MemberAdded(
+        pbx=PBX, event_id=_id(), at=at(1), queue="sales", member=member(A101, "sales")
+    )
+    start = board_with(second)
+    events = [started("c1", 2), queued("c1", 3), ringing("c1", 4, A101), answered("c1", 5, A101)]
+
+    folded = live.fold(start, events)
+
+    one_by_one: set[str] = set()
+    board = start
+    for event in events:
+        before, board = board, live.apply(board, event)
+        one_by_one |= live.affected_queues(before, event, board)
+    assert folded.queues == one_by_one == {"support", "sales"}
+    assert folded.board == board
 
 
 def test_given_midnight_passes_then_the_counters_start_again() -> None:

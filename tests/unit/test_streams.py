@@ -13,6 +13,7 @@ import pytest
 from callcenter.realtime.redis_streams import RedisStreams
 from callcenter.realtime.streams import (
     InMemoryStreams,
+    RawJson,
     ReplayGap,
     StreamEvent,
     Streams,
@@ -103,6 +104,28 @@ async def test_given_an_event_then_its_data_is_the_whole_event_with_its_id(
         "n": 1,
     }
     assert event_id == await streams.last_id("user:1")
+    await sub.close()
+    await task
+
+
+async def test_given_a_payload_already_in_json_then_the_event_carries_it_as_json(
+    make_streams: MakeStreams,
+) -> None:
+    streams = make_streams()
+    before = await streams.last_id("supervisors")
+    view = RawJson(json.dumps({"queue": "support", "agents": [{"name": "Анна"}]}))
+    event_id = await streams.publish("supervisors", "queues.updated", {"n": 1, "queue": view})
+    sub, queue, task = await _collect(streams, ["supervisors"], {"supervisors": before})
+
+    (event,) = await _take(queue, 1)
+
+    assert event == {
+        "id": event_id,
+        "topic": "supervisors",
+        "type": "queues.updated",
+        "n": 1,
+        "queue": {"queue": "support", "agents": [{"name": "Анна"}]},
+    }
     await sub.close()
     await task
 

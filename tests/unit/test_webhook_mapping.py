@@ -23,7 +23,12 @@ from callcenter.events import (
     RecordingStarted,
     StopRingReason,
 )
-from callcenter.webhooks.schemas import EVENT_TYPES, event_schema, request_body_schema
+from callcenter.webhooks.schemas import (
+    EVENT_TYPES,
+    EXAMPLE_CALL,
+    event_schema,
+    request_body_schema,
+)
 from callcenter.webhooks.service import Rejected, parse_events, to_call_events
 
 AT = "2026-11-29T10:15:00+03:00"
@@ -193,3 +198,16 @@ def test_given_the_request_schema_then_it_is_self_contained_and_bounds_the_batch
 
     assert "$ref" not in json.dumps(schema)
     assert schema["anyOf"][1]["maxItems"] == 7
+
+
+def test_given_the_documented_example_call_then_it_parses_as_one_call() -> None:
+    events = to_call_events("cloud", parse_events(json.dumps(EXAMPLE_CALL).encode(), 100))
+
+    assert [type(e) for e in events] == [
+        CallStarted,
+        CallQueued,
+        AgentRinging,
+        CallAnswered,
+        CallEnded,
+    ]
+    assert {e.call_key for e in events} == {"c42"}

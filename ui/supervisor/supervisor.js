@@ -290,7 +290,7 @@ class QueueTile {
         "kpi__value--bad",
         kpi.key === "service_level" && (view.alarms || []).includes("service_level"),
       );
-      item.formula.replaceChildren(...formulaLines(kpi));
+      item.formula.replaceChildren(...formulaLines(kpi, view));
     }
   }
 
@@ -315,8 +315,9 @@ class QueueTile {
   }
 }
 
-/** A KPI's registry definition: sent with the values, or the last one seen for its key
- * (so an update that carries only values still shows names and formulas). */
+/** A KPI's registry definition: sent with the values in a snapshot, else the last one seen
+ * for its key (`queues.updated` carries only values). Its texts and units are the same for
+ * every queue; the queue's own T is the view's `service_level_s`. */
 function definitionOf(kpi) {
   if (kpi.definition) {
     definitions.set(kpi.key, kpi.definition);
@@ -337,11 +338,13 @@ function cssSafe(text) {
   return String(text).replace(/[^\w-]/g, "_");
 }
 
-/** The formula of a KPI, its two sides with today's figures, and the short-call rule. */
-function formulaLines(kpi) {
+/** The formula of a KPI in `view`'s queue, its two sides with today's figures, and the
+ * short-call rule. */
+function formulaLines(kpi, view) {
   const d = definitionOf(kpi);
   const p = d.params || {};
-  const figures = { t: formatKpi(p.t, "calls", locale()), n: formatKpi(p.n, "calls", locale()) };
+  const level = view.service_level_s ?? p.t;
+  const figures = { t: formatKpi(level, "calls", locale()), n: formatKpi(p.n, "calls", locale()) };
   const lines = [el("strong", {}, t(d.name_key)), el("span", {}, t(d.formula_key, figures))];
   const number = (value) =>
     value === null || value === undefined
