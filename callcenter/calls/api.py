@@ -81,8 +81,9 @@ async def get_call(db: Db, who: OperatorP, call_id: RowId) -> CallOut:
 async def update_call(db: Db, ctx: Ctx, who: OperatorP, call_id: RowId, body: CallPatch) -> CallOut:
     """Set the outcome (one click) and notes of a call the operator took."""
     try:
-        row = await service.set_outcome(
+        row = await auto_close.set_outcome(
             db,
+            policy=ctx.ingest_policy(),
             call_id=call_id,
             user_id=who.user_id,
             may_edit_any=who.has_role(Role.SUPERVISOR),

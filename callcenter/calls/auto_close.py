@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter import audit
 from callcenter.calls import repository
 from callcenter.calls.auto_clients import discard_auto_created_client
-from callcenter.calls.models import Call
-from callcenter.calls.service import IngestPolicy, identify_caller
+from callcenter.calls.models import Call, Outcome
+from callcenter.calls.service import IngestPolicy, editable_call, identify_caller
+from callcenter.calls.service import set_outcome as service_set_outcome
 from callcenter.calls.state import CallStatus
 from callcenter.calls.wrong_number import (
     CallFacts,
@@ -190,3 +191,38 @@ async def undo_auto_close(
     )
     await session.flush()
     return row
+
+
+async def set_outcome(
+    session: AsyncSession,
+    *,
+    policy: IngestPolicy,
+    call_id: int,
+    user_id: int,
+    may_edit_any: bool,
+    outcome: Outcome | None,
+    notes: str | None,
+    now: datetime,
+) -> Call:
+    """The operator's outcome and notes. Choosing another outcome for a call the rules closed
+    undoes the auto-close first: the operator knows better, the rules leave the call alone
+    from then on, and a card taken back with the wrong number is made again."""
+    row = await editable_call(session, call_id, user_id=user_id, may_edit_any=may_edit_any)
+    overrides_rules = (
+        outcome is not None
+        and outcome is not Outcome.WRONG_NUMBER
+        and row.auto_closed_at is not None
+        and row.outcome_by is None
+        and row.wrong_number_undone_at is None
+    )
+    if overrides_rules:
+        await undo_auto_close(session, row, policy=policy, user_id=user_id, now=now)
+    return await service_set_outcome(
+        session,
+        call_id=call_id,
+        user_id=user_id,
+        may_edit_any=may_edit_any,
+        outcome=outcome,
+        notes=notes,
+        now=now,
+    )

@@ -267,10 +267,12 @@ def test_given_a_ringall_queue_when_one_operator_answers_then_the_other_card_is_
         expect(olga_card.get_by_test_id("outcome-sale")).to_be_visible()
         olga_card.get_by_test_id("outcome-sale").click()
         expect(olga_card.get_by_test_id("outcome-sale")).to_have_attribute("aria-pressed", "true")
-        ended = eventually(lambda: (r := call_row(live_server, linkedid)) and r.outcome and r)
-        assert ended
+        # The wrong-number rules may close this short call first; the operator's click wins.
+        ended = eventually(
+            lambda: (r := call_row(live_server, linkedid)) and r.outcome is Outcome.SALE and r
+        )
+        assert ended, call_row(live_server, linkedid)
         assert ended.status is CallStatus.ENDED
-        assert ended.outcome is Outcome.SALE
         assert ended.ended_by is Party.AGENT
         assert ended.ended_at is not None
         expect(other.get_by_test_id("pop-card")).to_have_count(0)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from callcenter import kpi
 from callcenter.auth.models import AuditEntry, Role
@@ -537,3 +537,34 @@ async def test_given_undo_by_supervisor_and_unknown_call_then_allowed_and_404(
     done = await client.post(f"/api/calls/{call.id}/wrong-number/undo", headers=headers)
     assert done.status_code == 200
     assert done.json()["outcome"] is None
+
+
+async def test_given_auto_closed_call_when_agent_picks_another_outcome_then_it_wins_for_good(
+    ctx: AppContext, client: AsyncClient
+) -> None:
+    _with(ctx, auto_create_clients=True)
+    async with ctx.sessionmaker() as session:
+        await make_user(session, login="anna", extensions=["101"])
+        await session.commit()
+    await _ended_one_by_one(ctx, call_events("c1", "+79161234567", talk_s=1.0))
+    call = await _call(ctx, "c1")
+    assert call.outcome is Outcome.WRONG_NUMBER
+    assert await _count(ctx, Client) == 0
+
+    csrf = await login_as(client, "anna")
+    chosen = await client.patch(
+        f"/api/calls/{call.id}", json={"outcome": "sale"}, headers={"X-CSRF-Token": csrf}
+    )
+
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["outcome"] == "sale"
+    assert await _count(ctx, Client) == 1  # the card the rules took back is made again
+    async with ctx.sessionmaker() as session:
+        await session.execute(delete(JobEffect))
+        await session.commit()
+    ctx.jobs.send([wrong_number_job(call.id)])
+    await ctx.jobs.drain()
+    call = await _call(ctx, "c1")
+    assert call.outcome is Outcome.SALE
+    assert call.wrong_number_undone_at is not None
+    assert len(await _audit(ctx, "call.auto_close_undone")) == 1
