@@ -14,7 +14,7 @@ from callcenter.config import Settings
 from callcenter.context import AppContext, build_context
 from tests.conftest import PG_ADMIN_DSN
 from tests.faults.harness import assert_complete, chaos_scale, run_with_faults
-from tests.faults.relay import TcpRelay
+from tests.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.postgres
 

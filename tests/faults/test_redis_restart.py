@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from callcenter.realtime.redis_streams import RedisStreams
 from callcenter.realtime.streams import ReplayGap, StreamsUnavailable
 from tests.conftest import REDIS_URL, need_service
-from tests.faults.relay import TcpRelay
 from tests.faults.ws_client import event_seq
+from tests.tcp_relay import TcpRelay
 
 pytestmark = pytest.mark.redis
 
