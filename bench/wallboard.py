@@ -40,7 +40,8 @@ Run from the repository root:
 `--no-deflate` makes the clients not offer permessage-deflate (browsers do offer it; the
 server declines it, and would otherwise compress every message once per socket).
 The machine is shared: the load average before and after the run, the server's CPU (cores)
-and what other processes took are printed with the figures.
+and what other processes took are printed with the figures. `latency_p99_by_second_ms` (the
+p99 of each second of the window) tells a steady load from stalls (a periodic one repeats).
 Figures are printed and written to `bench/results/<--result-name>.json` (`wallboard`, or
 `wallboard_short`). The exit status is 1 when no change was measured or the server died,
 130 when interrupted.
@@ -272,6 +273,8 @@ class Tally:
     updates: dict[str, Update] = field(default_factory=dict)
     views: dict[str, tuple[set[str], dict[str, tuple[str, str]]]] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    """When each of `latencies_ms` was received (perf_counter)."""
     by_change_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     receipts: int = 0
     unmatched: int = 0
@@ -405,6 +408,7 @@ async def follow_supervisor(sup: Operator, tally: Tally) -> None:
             for written, change in zip(update.writes, update.kinds, strict=True):
                 latency = (now - written) * 1000
                 tally.latencies_ms.append(latency)
+                tally.received_at.append(now)
                 tally.by_change_ms[change].append(latency)
     except ConnectionClosed as exc:
         if not tally.stopping:
@@ -579,6 +583,12 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         print(f"note: the server exited with status {code}", file=sys.stderr)
 
     latencies = sorted(tally.latencies_ms)
+    per_second: dict[int, list[float]] = defaultdict(list)
+    for at, latency in zip(tally.received_at, tally.latencies_ms, strict=True):
+        per_second[int(at - window_start)].append(latency)
+    p99_by_second = [
+        round(percentile(sorted(per_second[second]), 0.99), 1) for second in sorted(per_second)
+    ]
     server_cpu = cpu_delta(cpu_before, cpu_after)
     threads = {"event loop (main thread)": server_cpu.pop(str(server.pid), 0.0)}
     threads["other threads"] = sum(server_cpu.values())
@@ -607,6 +617,7 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         "latency_samples": len(latencies),
         "target_p99_ms": TARGET_P99_MS,
         "target_met": bool(latencies) and percentile(latencies, 0.99) <= TARGET_P99_MS,
+        "latency_p99_by_second_ms": p99_by_second,
         "latency_by_change_ms": {
             kind: {**summarize(values), "samples": len(values)}
             for kind, values in sorted(tally.by_change_ms.items())

@@ -3,7 +3,7 @@
 `LiveQueues` is the live sink an adapter in this process hands every batch to (after the
 call events of it were committed): it seeds a PBX's board from the records on first use
 (today's counters survive a restart), drops events it has already applied, folds the rest
-through the pure `live.apply`, keeps `agent_pauses` in line (commits), stores the new board,
+through the pure `live.fold`, keeps `agent_pauses` in line (commits), stores the new board,
 and then sends each changed queue's whole view to supervisors as `queues.updated`: at once,
 for every queue the batch changed, unless that queue was sent less than
 `queues_publish_interval_s` ago (then at the end of the interval, so the last state is never
@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.calls.models import Outcome
 from callcenter.config import Settings
 from callcenter.events import PbxEvent
 from callcenter.kpi import KpiParams
@@ -118,8 +119,10 @@ class Coalescer:
                 self._last[key] = now
                 due.append(key)
             else:
-                task = loop.create_task(self._fire(key, last + self._interval_s - now))
-                self._pending[key] = task
+                delay = last + self._interval_s - now
+                self._pending[key] = loop.create_task(
+                    self._fire(key, delay), name=f"queues-{key[1]}"
+                )
         if due:
             await self._deliver(due)
 
@@ -195,6 +198,7 @@ class LiveQueues:
         self._max_backoff_s = max_backoff_s
         self._targets: dict[str, QueueTargets] = {}
         self._refreshed_at: datetime | None = None
+        self._refreshing: asyncio.Task[None] | None = None
         self._index: tuple[LiveBoard, live.BoardIndex] | None = None
         """The last board whose views were made, and what they share."""
         self._publisher = Coalescer(settings.queues_publish_interval_s, self._publish)
@@ -220,8 +224,8 @@ class LiveQueues:
             if self._shared is not None and not self._fed:
                 self._shared.listen_targets(self._targets_announced)
             self._fed.update(e.pbx for e in events)
-            touched.update(await self._refresh_if_due())
         await self._publisher.send_due(sorted(touched))
+        self._refresh_soon()
 
     async def _fold(self, pbx: str, events: Sequence[PbxEvent]) -> set[str]:
         folded = live.fold(await self._board(pbx), events)
@@ -275,26 +279,48 @@ class LiveQueues:
         self._refreshed_at = self._refreshed_at or self._clock()
         return board
 
+    def _refresh_soon(self) -> None:
+        """Start the periodic re-read when it is due, beside the batches: a batch waits for
+        nothing but its own views."""
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        last = self._refreshed_at
+        if last is None or (self._clock() - last).total_seconds() < self._settings.queues_refresh_s:
+            return
+        self._refreshing = asyncio.create_task(self._refresh_and_send(), name="queues-refresh")
+
+    async def _refresh_and_send(self) -> None:
+        try:
+            touched = await self._refresh_if_due()
+        except Exception:
+            log.exception("live queues not refreshed from the records; tried again later")
+            return
+        for key in sorted(touched):
+            self._publisher.touch(key)
+
     async def _refresh_if_due(self) -> set[tuple[str, str]]:
         """Re-read outcomes changed since the last time (a wrong number leaves the service
-        level) and the queue settings; the queues whose view changed."""
+        level) and the queue settings; the queues whose view changed. The records are read
+        without holding the boards, which only the changes found wait for."""
         now = self._clock()
         last = self._refreshed_at
         if last is None or (now - last).total_seconds() < self._settings.queues_refresh_s:
             return set()
         self._refreshed_at = now
-        touched: set[tuple[str, str]] = set()
+        found: dict[str, dict[str, Outcome | None]] = {}
         async with self._sessionmaker() as session:
             targets = await service.all_targets(session)
             for board in await self._store.all():
-                if board.day is None:
-                    continue
-                found = await service.changed_outcomes(
-                    session, board.pbx, board.day, self._tz, since=last
-                )
+                if board.day is not None:
+                    found[board.pbx] = await service.changed_outcomes(
+                        session, board.pbx, board.day, self._tz, since=last
+                    )
+        touched: set[tuple[str, str]] = set()
+        async with self._lock:
+            for board in await self._store.all():
                 changed = {
                     key: outcome
-                    for key, outcome in found.items()
+                    for key, outcome in found.get(board.pbx, {}).items()
                     if any(
                         key in facts and facts[key].outcome != outcome
                         for facts in board.facts.values()
@@ -306,10 +332,10 @@ class LiveQueues:
                     touched.update(
                         (board.pbx, q) for q, facts in board.facts.items() if changed.keys() & facts
                     )
-        for queue in set(targets) | set(self._targets):
-            if targets.get(queue) != self._targets.get(queue):
-                touched.update((b.pbx, queue) for b in await self._store.all())
-        self._targets = targets
+            for queue in set(targets) | set(self._targets):
+                if targets.get(queue) != self._targets.get(queue):
+                    touched.update((b.pbx, queue) for b in await self._store.all())
+            self._targets = targets
         return touched
 
     # --- reading --------------------------------------------------------------------------
@@ -318,7 +344,7 @@ class LiveQueues:
         """Every queue of every board, at `now` (seeding this PBX's board if need be)."""
         async with self._lock:
             await self._board(self._settings.pbx_name)
-            touched = await self._refresh_if_due()
+        touched = await self._refresh_if_due()
         for key in sorted(touched):
             self._publisher.touch(key)
         at = now or self._clock()
@@ -391,14 +417,22 @@ class LiveQueues:
                     await self._shared.put(view)
                 else:
                     await self._shared.remove(pbx, queue)
-            shown = RawJson(view.model_dump_json(exclude=_NO_DEFINITIONS))
+            # ASCII (names as \u escapes): the text is encoded to bytes once per socket, and
+            # an ASCII str encodes by a plain copy.
+            shown = RawJson(view.model_dump_json(exclude=_NO_DEFINITIONS, ensure_ascii=True))
             await self._streams.publish(SUPERVISORS_TOPIC, QUEUES_UPDATED, {"queue": shown})
 
     async def flush(self) -> None:
         """Wait until every pending `queues.updated` has been sent."""
+        if self._refreshing is not None:
+            await asyncio.gather(self._refreshing, return_exceptions=True)
         await self._publisher.flush()
 
     async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
         await self._publisher.close()
         if self._shared is not None:
             await self._shared.close()

@@ -1,10 +1,11 @@
 // What the wallboard shows, worked out from the live queue views (no DOM here).
 //
 // A queue view is the payload of `queues.updated` (callcenter/queues/schemas.py QueueView):
-// callers waiting (with `since`), agents per queue, today's KPIs with their registry
-// definitions, the server's alarms and the queue's thresholds (`targets`). Waits tick on
-// the client from `since`, against the server's clock (`ServerClock`), so a caller crossing
-// the longest-wait threshold raises the alarm without waiting for the next update.
+// callers waiting (with `since`), agents per queue, today's KPIs (their registry definitions
+// come in the snapshot only), the server's alarms and the queue's thresholds (`targets`).
+// Waits tick on the client from `since`, against the server's clock (`ServerClock`), so a
+// caller crossing the longest-wait threshold raises the alarm without waiting for the next
+// update.
 
 /** The server's clock as seen from here: the offset measured when a snapshot arrived. */
 export class ServerClock {
