@@ -1235,6 +1235,8 @@ def pyspy_parts(path: Path) -> dict[str, float]:
     parts: Counter[str] = Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # a line py-spy cut short
         if "MainThread" not in stack.split(";", 1)[0]:
             continue
         frames = stack.split(";")

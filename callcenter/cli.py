@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import getpass
 import os
 import sys
@@ -225,8 +224,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from workers.tasks import periodic_jobs
 
         background.append(in_process_beat(periodic_jobs))
+    from callcenter.runtime import tune_gc
+
     app = create_app(settings, background=background)
-    _tune_gc()
+    tune_gc()
     # No permessage-deflate: it would compress every event once per socket (small JSON on a
     # LAN gains little, and the fan-out to every supervisor's socket pays it N times).
     uvicorn.run(
@@ -238,15 +239,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
     )
     return 0
-
-
-def _tune_gc() -> None:
-    """A server allocates many short-lived objects per event and keeps large long-lived
-    state (live boards, stream histories): collect the young generation less often, and keep
-    what the imports made out of every full collection."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:

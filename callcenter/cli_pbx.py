@@ -218,7 +218,9 @@ def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:
                 await redis.aclose()
             await ctx.close()
 
-    asyncio.run(run())
+    from callcenter.runtime import run_service
+
+    run_service(run())
     return 0
 
 

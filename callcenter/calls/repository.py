@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     Select,
@@ -19,16 +20,18 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.auth.models import AgentExtension
 from callcenter.calls.models import Call, Outcome, PbxEvent, UnansweredRing
 from callcenter.calls.state import CallStatus
 from callcenter.clients.models import Phone
-from callcenter.events import CallEvent, StopRingReason
+from callcenter.events import CallEvent, EndReason, StopRingReason
 from callcenter.jobs.models import JobEffect
 from callcenter.tasks.models import Task
 
@@ -121,6 +124,117 @@ async def open_tasks_of(
     query = select(Task).where(or_(*conditions), Task.done_at.is_(None))
     rows = await session.scalars(query.order_by(Task.due_at.is_(None), Task.due_at).limit(limit))
     return rows.all()
+
+
+@dataclass(frozen=True, slots=True)
+class CardSubject:
+    """Whose history a screen-pop card shows: a call's client, organisation and number."""
+
+    client_id: int | None
+    organization_id: int | None
+    caller_e164: str | None
+    exclude_call_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PastCall:
+    """A call as a card lists it."""
+
+    id: int
+    started_at: datetime | None
+    status: CallStatus
+    end_reason: EndReason | None
+    agent_name: str | None
+    outcome: Outcome | None
+    notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTask:
+    id: int
+    title: str
+    due_at: datetime | None
+
+
+_T = TypeVar("_T")
+
+CARD_QUERY_CHUNK = 40
+"""Subjects per statement: one UNION ALL of this many small indexed lookups at most."""
+
+
+def _chunks(items: Sequence[_T], size: int = CARD_QUERY_CHUNK) -> Iterable[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def recent_calls_for(
+    session: AsyncSession, subjects: Iterable[CardSubject], limit: int = 5
+) -> dict[CardSubject, list[PastCall]]:
+    """`recent_calls_of` for many subjects, in one statement per `CARD_QUERY_CHUNK`."""
+    wanted = [s for s in dict.fromkeys(subjects) if _history_conditions(s)]
+    found: dict[CardSubject, list[PastCall]] = {s: [] for s in wanted}
+    columns = (
+        Call.id,
+        Call.started_at,
+        Call.status,
+        Call.end_reason,
+        Call.agent_name,
+        Call.outcome,
+        Call.notes,
+    )
+    for chunk in _chunks(wanted):
+        parts = []
+        for ref, subject in enumerate(chunk):
+            query = select(literal(ref).label("ref"), *columns).where(
+                or_(*_history_conditions(subject))
+            )
+            if subject.exclude_call_id is not None:
+                query = query.where(Call.id != subject.exclude_call_id)
+            # Wrapped: SQLite allows no ORDER BY/LIMIT on a part of a compound select.
+            inner = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).subquery()
+            parts.append(select(inner))
+        for ref, *values in await session.execute(union_all(*parts)):
+            found[chunk[ref]].append(PastCall(*values))
+    return found
+
+
+def _history_conditions(subject: CardSubject) -> list[ColumnElement[bool]]:
+    conditions = []
+    if subject.client_id is not None:
+        conditions.append(Call.client_id == subject.client_id)
+    if subject.organization_id is not None:
+        conditions.append(Call.organization_id == subject.organization_id)
+    if subject.caller_e164 is not None:
+        conditions.append(Call.caller_e164 == subject.caller_e164)
+    return conditions
+
+
+async def open_tasks_for(
+    session: AsyncSession, owners: Iterable[tuple[int | None, int | None]], limit: int = 10
+) -> dict[tuple[int | None, int | None], list[OpenTask]]:
+    """`open_tasks_of` for many (client id, organisation id) pairs, in one statement per
+    `CARD_QUERY_CHUNK`."""
+    wanted = [o for o in dict.fromkeys(owners) if o != (None, None)]
+    found: dict[tuple[int | None, int | None], list[OpenTask]] = {o: [] for o in wanted}
+    for chunk in _chunks(wanted):
+        parts = []
+        for ref, (client_id, organization_id) in enumerate(chunk):
+            conditions = []
+            if client_id is not None:
+                conditions.append(Task.client_id == client_id)
+            if organization_id is not None:
+                conditions.append(Task.organization_id == organization_id)
+            inner = (
+                select(literal(ref).label("ref"), Task.id, Task.title, Task.due_at)
+                .where(or_(*conditions), Task.done_at.is_(None))
+                .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+                .limit(limit)
+                .subquery()
+            )
+            parts.append(select(inner))
+        for ref, task_id, title, due_at in await session.execute(union_all(*parts)):
+            found[chunk[ref]].append(OpenTask(task_id, title, due_at))
+    return found
 
 
 async def open_calls(session: AsyncSession, pbx: str | None = None) -> Sequence[Call]:

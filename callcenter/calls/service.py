@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -200,18 +200,21 @@ async def ingest(
         else:
             entry.state = state
             entry.effects.extend(effects)
+    to_identify: list[Call] = []
     for entry in touched.values():
         _write(entry.row, entry.state)
         caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
         if caller_changed and entry.state.caller_num:
-            await _identify_caller(session, policy, entry.row)
+            to_identify.append(entry.row)
+    owners = await _identify_callers(session, policy, to_identify)
+    for entry in touched.values():
         if entry.before is None:
             session.add(entry.row)
     await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
     await session.flush()
     await _keep_unanswered_rings(session, fresh, touched)
     _send_followups(session, touched.values())
-    return await _notifications(session, policy, caches, list(touched.values()))
+    return await _notifications(session, policy, caches, list(touched.values()), owners)
 
 
 def _ring_facts(row: Call) -> repository.RingCallFacts:
@@ -262,38 +265,52 @@ async def _attach_agent_users(
             row.agent_user_id = found[0]
 
 
-async def _identify_caller(session: AsyncSession, policy: IngestPolicy, row: Call) -> None:
-    number = policy.phones.e164(row.caller_num)
-    row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
-    if number is None:
-        return
-    row.caller_e164 = number
-    if number in policy.company_numbers or row.direction is Direction.INTERNAL:
-        return
-    owners = await clients.owners_of(session, number)
-    if len(owners) == 1:
-        row.client_id = owners[0].client_id
-        row.organization_id = owners[0].organization_id
-    elif owners and len({o.organization_id for o in owners}) == 1:
-        row.organization_id = owners[0].organization_id
-    elif not owners and policy.auto_create_clients and row.direction is Direction.INBOUND:
-        client = Client(name=row.caller_name.strip() or number)
-        session.add(client)
-        await session.flush()
-        await clients.add_phone(
-            session, policy.phones, PhoneIn(raw=row.caller_num), client_id=client.id
-        )
-        row.client_id = client.id
-        row.client_auto_created = True
+async def _identify_callers(
+    session: AsyncSession, policy: IngestPolicy, rows: Sequence[Call]
+) -> dict[str, list[Owner]]:
+    """Find the callers' cards by number (or make them, with auto-create), as at ring time;
+    the owners found, by number (one query for all the rows)."""
+    lookups: list[tuple[Call, str]] = []
+    for row in rows:
+        number = policy.phones.e164(row.caller_num)
+        row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
+        if number is None:
+            continue
+        row.caller_e164 = number
+        if number not in policy.company_numbers and row.direction is not Direction.INTERNAL:
+            lookups.append((row, number))
+    found = await clients.owners_by_e164(session, {number for _, number in lookups})
+    for row, number in lookups:
+        owners = found[number]
+        if len(owners) == 1:
+            row.client_id = owners[0].client_id
+            row.organization_id = owners[0].organization_id
+        elif owners and len({o.organization_id for o in owners}) == 1:
+            row.organization_id = owners[0].organization_id
+        elif not owners and policy.auto_create_clients and row.direction is Direction.INBOUND:
+            client = Client(name=row.caller_name.strip() or number)
+            session.add(client)
+            await session.flush()
+            await clients.add_phone(
+                session, policy.phones, PhoneIn(raw=row.caller_num), client_id=client.id
+            )
+            row.client_id = client.id
+            row.client_auto_created = True
+            found.pop(number)  # the number has an owner now: looked up again for its card
+    return found
 
 
 async def identify_caller(session: AsyncSession, policy: IngestPolicy, row: Call) -> None:
     """Find the caller's card by number (or make it, with auto-create), as at ring time."""
-    await _identify_caller(session, policy, row)
+    await _identify_callers(session, policy, [row])
 
 
 async def _notifications(
-    session: AsyncSession, policy: IngestPolicy, caches: IngestCaches, touched: list[_Touched]
+    session: AsyncSession,
+    policy: IngestPolicy,
+    caches: IngestCaches,
+    touched: list[_Touched],
+    owners: Mapping[str, list[Owner]],
 ) -> list[Notification]:
     agents = {
         extension_of(agent)
@@ -302,22 +319,30 @@ async def _notifications(
         for agent in _agents_of(effect)
     }
     users = await caches.agents.users(session, agents)
+    targets = {
+        id(effect): [
+            uid for agent in _agents_of(effect) for uid in users.get(extension_of(agent), [])
+        ]
+        for entry in touched
+        for effect in entry.effects
+    }
+    ringing = [
+        entry.row
+        for entry in touched
+        if any(isinstance(e, RingStarted) and targets[id(e)] for e in entry.effects)
+    ]
+    cards = await _cached_cards(session, policy, caches.cards, ringing, owners)
     out: list[Notification] = []
     for entry in touched:
         summary = call_summary(entry.row)
-        card: dict[str, Any] | None = None
+        card = cards.get((entry.row.pbx, entry.row.call_key))
         for effect in entry.effects:
-            targets = [
-                uid for agent in _agents_of(effect) for uid in users.get(extension_of(agent), [])
-            ]
-            if not targets:
+            if not targets[id(effect)]:
                 continue
-            if isinstance(effect, RingStarted) and card is None:
-                card = await _cached_card(session, policy, caches.cards, entry.row)
             event_type, extra = _describe(effect, card)
             out.extend(
                 Notification(user_topic(uid), event_type, {"call": summary, **extra})
-                for uid in targets
+                for uid in targets[id(effect)]
             )
         if entry.before is None or entry.before != entry.state:
             out.append(Notification(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary}))
@@ -326,15 +351,28 @@ async def _notifications(
     return out
 
 
-async def _cached_card(
-    session: AsyncSession, policy: IngestPolicy, cards: CardCache, row: Call
-) -> dict[str, Any]:
-    key = (row.pbx, row.call_key)
-    card = cards.get(key)
-    if card is None:
-        card = await caller_card(session, policy, row)
-        cards.put(key, card)
-    return card
+async def _cached_cards(
+    session: AsyncSession,
+    policy: IngestPolicy,
+    cache: CardCache,
+    rows: Sequence[Call],
+    owners: Mapping[str, list[Owner]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    missing: list[Call] = []
+    for row in rows:
+        key = (row.pbx, row.call_key)
+        card = cache.get(key)
+        if card is None:
+            missing.append(row)
+        else:
+            found[key] = card
+    made = await caller_cards(session, policy, missing, owners)
+    for row, card in zip(missing, made, strict=True):
+        key = (row.pbx, row.call_key)
+        cache.put(key, card)
+        found[key] = card
+    return found
 
 
 def _agents_of(effect: Effect) -> list[str]:
@@ -396,21 +434,69 @@ def _iso(value: datetime | None) -> str | None:
 
 async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) -> dict[str, Any]:
     """The screen-pop card: who calls, their organisation, last calls and open tasks."""
-    owners: list[Owner] = []
-    if row.caller_e164 and row.caller_e164 not in policy.company_numbers:
-        owners = await clients.owners_of(session, row.caller_e164)
-    client_id = row.client_id
-    organization_id = row.organization_id
-    recent = await repository.recent_calls_of(
-        session,
-        client_id=client_id,
-        organization_id=organization_id,
-        caller_e164=row.caller_e164,
-        exclude_call_id=row.id,
+    return (await caller_cards(session, policy, [row]))[0]
+
+
+async def caller_cards(
+    session: AsyncSession,
+    policy: IngestPolicy,
+    rows: Sequence[Call],
+    known_owners: Mapping[str, list[Owner]] | None = None,
+) -> list[dict[str, Any]]:
+    """`caller_card` of each row, in a few queries whatever the number of rows (owners
+    already looked up in this transaction are passed in `known_owners`)."""
+    if not rows:
+        return []
+    known = dict(known_owners or {})
+    numbers = {
+        row.caller_e164
+        for row in rows
+        if row.caller_e164 and row.caller_e164 not in policy.company_numbers
+    }
+    known.update(await clients.owners_by_e164(session, numbers - known.keys()))
+    owners = {id(row): known[row.caller_e164] if row.caller_e164 in numbers else [] for row in rows}
+    subjects = {
+        id(row): repository.CardSubject(
+            row.client_id, row.organization_id, row.caller_e164, exclude_call_id=row.id
+        )
+        for row in rows
+    }
+    recent = await repository.recent_calls_for(session, subjects.values())
+    tasks = await repository.open_tasks_for(
+        session, [(row.client_id, row.organization_id) for row in rows]
     )
-    tasks = await repository.open_tasks_of(
-        session, client_id=client_id, organization_id=organization_id
+    companies = {id(row): _company_of(owners[id(row)]) for row in rows}
+    contacts = await clients_repository.contacts_of_organizations(
+        session, [org for org in companies.values() if org is not None]
     )
+    return [
+        _card(
+            policy,
+            row,
+            owners[id(row)],
+            recent.get(subjects[id(row)], []),
+            tasks.get((row.client_id, row.organization_id), []),
+            contacts.get(companies[id(row)] or 0, []),
+        )
+        for row in rows
+    ]
+
+
+def _company_of(owners: Sequence[Owner]) -> int | None:
+    """The organisation whose own (company) number rings, when it is one organisation's:
+    the operator then picks who is calling from its persons."""
+    companies = {o.organization_id for o in owners if o.client_id is None and o.organization_id}
+    return companies.pop() if len(companies) == 1 else None
+
+
+def _card(
+    policy: IngestPolicy,
+    row: Call,
+    owners: Sequence[Owner],
+    recent: Sequence[repository.PastCall],
+    tasks: Sequence[repository.OpenTask],
+    contacts: Sequence[Client],
+) -> dict[str, Any]:
     return {
         "number": row.caller_num,
         "e164": row.caller_e164,
@@ -431,18 +517,8 @@ async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) ->
             for c in recent
         ],
         "open_tasks": [{"id": t.id, "title": t.title, "due_at": _iso(t.due_at)} for t in tasks],
-        "contacts": await _company_contacts(session, owners),
+        "contacts": [{"client_id": p.id, "name": p.name, "position": p.position} for p in contacts],
     }
-
-
-async def _company_contacts(session: AsyncSession, owners: list[Owner]) -> list[dict[str, Any]]:
-    """The persons of the organisation whose own (company) number rings, for the operator
-    to pick who is calling; none when the number is a person's."""
-    companies = {o.organization_id for o in owners if o.client_id is None and o.organization_id}
-    if len(companies) != 1:
-        return []
-    persons = await clients_repository.contacts_of(session, companies.pop())
-    return [{"client_id": p.id, "name": p.name, "position": p.position} for p in persons]
 
 
 class CallNotFound(LookupError):
@@ -498,18 +574,20 @@ async def pending_for_user(
     extensions = set(await repository.extensions_of_user(session, user_id))
     if not extensions:
         return []
-    rows = await repository.open_calls(session)
-    items = []
-    for row in rows:
+    live: list[tuple[Call, str]] = []
+    for row in await repository.open_calls(session):
         ringing = any(extension_of(a) in extensions for a in row.ringing_agents or ())
         mine = row.agent is not None and extension_of(row.agent) in extensions
         state = "connected" if row.status is CallStatus.ANSWERED and mine else None
         if state is None and ringing:
             state = "ringing"
         if state is not None:
-            card = await caller_card(session, policy, row)
-            items.append({"call": call_summary(row), "state": state, "card": card})
-    return items
+            live.append((row, state))
+    cards = await caller_cards(session, policy, [row for row, _ in live])
+    return [
+        {"call": call_summary(row), "state": state, "card": card}
+        for (row, state), card in zip(live, cards, strict=True)
+    ]
 
 
 async def open_call_states(session: AsyncSession, pbx: str) -> list[CallState]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +21,20 @@ OwnerRow = tuple[int, str, bool, int | None, str | None, str | None, int | None,
 
 async def owner_rows_by_e164(session: AsyncSession, e164: str) -> list[OwnerRow]:
     """Every card holding `e164`, with the person's organisation, in one query."""
+    return (await owner_rows_by_e164s(session, [e164])).get(e164, [])
+
+
+async def owner_rows_by_e164s(
+    session: AsyncSession, numbers: Iterable[str]
+) -> dict[str, list[OwnerRow]]:
+    """`owner_rows_by_e164` for many numbers in one query (numbers nobody holds are absent)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
     org_id = func.coalesce(Client.organization_id, Phone.organization_id)
     query = (
         select(
+            Phone.e164,
             Phone.id,
             Phone.extension,
             Phone.shared,
@@ -36,10 +47,13 @@ async def owner_rows_by_e164(session: AsyncSession, e164: str) -> list[OwnerRow]
         .select_from(Phone)
         .outerjoin(Client, Client.id == Phone.client_id)
         .outerjoin(Organization, Organization.id == org_id)
-        .where(Phone.e164 == e164)
+        .where(Phone.e164.in_(wanted))
         .order_by(Phone.id)
     )
-    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
+    found: dict[str, list[OwnerRow]] = {}
+    for e164, *owner in await session.execute(query):
+        found.setdefault(e164, []).append(tuple(owner))  # type: ignore[arg-type]
+    return found
 
 
 async def phones_of_clients(session: AsyncSession, client_ids: Sequence[int]) -> Sequence[Phone]:
@@ -71,8 +85,24 @@ async def organizations_by_ids(
 
 
 async def contacts_of(session: AsyncSession, organization_id: int) -> Sequence[Client]:
-    query = select(Client).where(Client.organization_id == organization_id).order_by(Client.name)
-    return (await session.scalars(query)).all()
+    return (await contacts_of_organizations(session, [organization_id])).get(organization_id, [])
+
+
+async def contacts_of_organizations(
+    session: AsyncSession, organization_ids: Iterable[int]
+) -> dict[int, list[Client]]:
+    """`contacts_of` for many organisations in one query."""
+    wanted = sorted(set(organization_ids))
+    if not wanted:
+        return {}
+    query = (
+        select(Client).where(Client.organization_id.in_(wanted)).order_by(Client.name, Client.id)
+    )
+    found: dict[int, list[Client]] = {}
+    for client in await session.scalars(query):
+        if client.organization_id is not None:
+            found.setdefault(client.organization_id, []).append(client)
+    return found
 
 
 def _client_search(q: str | None, organization_id: int | None) -> Select[Client]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +62,21 @@ def normalize_or_raise(phones: PhoneIdentity, raw: str) -> PhoneNumber:
 
 async def owners_of(session: AsyncSession, e164: str, extension: str | None = None) -> list[Owner]:
     """Every card holding the number; an exact extension match wins over the main number."""
-    rows = await repository.owner_rows_by_e164(session, e164)
+    return owners_from_rows(await repository.owner_rows_by_e164(session, e164), extension)
+
+
+async def owners_by_e164(session: AsyncSession, numbers: Iterable[str]) -> dict[str, list[Owner]]:
+    """`owners_of` (main numbers) for many numbers in one query; every number is a key."""
+    wanted = set(numbers)
+    found = await repository.owner_rows_by_e164s(session, wanted)
+    return {number: owners_from_rows(found.get(number, [])) for number in wanted}
+
+
+def owners_from_rows(
+    rows: Sequence[repository.OwnerRow], extension: str | None = None
+) -> list[Owner]:
+    """The owners a number's phone rows name: with an extension dialled, the phones of that
+    extension (else the main number's); without one, the main number's when there are any."""
     if extension:
         exact = [r for r in rows if r[1] == extension]
         rows = exact or [r for r in rows if not r[1]]
