@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import immutables
+
 from callcenter.calls.state import CallState, CallStatus
 from callcenter.events import (
     AgentRinging,
@@ -503,7 +505,12 @@ def _seed(
         key: _seed_call(prior.calls.get(key), known.get(key), call, config)
         for key, call in live.items()
     }
-    return TranslatorState(config=config, channels=channels, calls=calls, agent_names=dict(names))
+    return TranslatorState(
+        config=config,
+        channels=immutables.Map(channels),
+        calls=immutables.Map(calls),
+        agent_names=immutables.Map(names),
+    )
 
 
 def _seed_channel(

@@ -38,7 +38,10 @@ OpenCalls = Callable[[], Awaitable[list[CallState]]]
 
 
 class EventPipeline:
-    """Translates frames in arrival order and feeds the sink in batches, never concurrently."""
+    """Translates frames in arrival order and feeds the sinks in batches, in two ordered
+    stages: the call sink (records, pops) and, behind it, the live sink (the queue board).
+    Each stage applies one batch at a time; the call sink does not wait for the board, so
+    a pop's latency is the call records' alone."""
 
     def __init__(
         self,
@@ -60,6 +63,12 @@ class EventPipeline:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._live_pending: list[PbxEvent] = []
+        """Events whose calls were applied, waiting for the live sink."""
+        self._live_wakeup = asyncio.Event()
+        self._live_idle = asyncio.Event()
+        self._live_idle.set()
+        self._live_task: asyncio.Task[None] | None = None
         self.lease_lost = asyncio.Event()
         """Set when the sink refused a batch because this process no longer holds the PBX."""
         self.frames = 0
@@ -93,30 +102,38 @@ class EventPipeline:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name=f"pbx-sink-{self.pbx}")
+        if self._live_sink is not None and self._live_task is None:
+            self._live_task = asyncio.create_task(self._drain_live(), name=f"pbx-live-{self.pbx}")
 
     async def flush(self) -> None:
-        """Wait until every queued event has been applied."""
-        await self._idle.wait()
+        """Wait until every queued event has been applied by both stages."""
+        while not (self._idle.is_set() and self._live_idle.is_set()):
+            await self._idle.wait()
+            await self._live_idle.wait()
 
     async def stop(self) -> None:
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._cancel()
 
     async def abandon(self) -> None:
         """Stop now and drop what is queued, unapplied: the next holder's resync covers it."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._pending.clear()  # after the wait: the link may have pushed more meanwhile
-        self._wakeup.clear()
+        await self._cancel()
+        # After the wait: the link may have pushed more meanwhile.
+        self._pending.clear()
+        self._live_pending.clear()
+        for wakeup in (self._wakeup, self._live_wakeup):
+            wakeup.clear()
         self._idle.set()
+        self._live_idle.set()
         self.state = TranslatorState()
+
+    async def _cancel(self) -> None:
+        for task in (self._task, self._live_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._live_task = None
 
     async def _drain(self) -> None:
         while True:
@@ -129,31 +146,61 @@ class EventPipeline:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                await self._apply(batch)
+                if await self._apply_calls(batch) and self._live_sink is not None:
+                    self._live_pending.extend(batch)
+                    self._live_idle.clear()
+                    self._live_wakeup.set()
             self._idle.set()
 
-    async def _apply(self, batch: list[PbxEvent]) -> None:
+    async def _apply_calls(self, batch: list[PbxEvent]) -> bool:
+        """Apply the batch's call events; False when this process lost the PBX (nothing
+        more is applied then)."""
         # The sink itself retries what the database refuses. Anything else is a bug that one
         # event triggers: apply the batch event by event so only that event is set aside.
+        calls = [e for e in batch if is_call_event(e)]
         try:
-            calls = [e for e in batch if is_call_event(e)]
             if calls:
                 await self._sink(calls)
-            if self._live_sink is not None:
-                await self._live_sink(batch)
-            return
+            return True
         except LeaseLost as exc:
             log.warning("%s; dropping %d queued events", exc, len(self._pending) + len(batch))
             self._pending.clear()
+            self._live_pending.clear()
             self.lease_lost.set()
+            return False
+        except Exception:
+            if len(calls) == 1:
+                self.poisoned += 1
+                log.exception("PBX event could not be applied: %s", calls[0].model_dump_json())
+                return True
+        for event in calls:
+            if not await self._apply_calls([event]):
+                return False
+        return True
+
+    async def _drain_live(self) -> None:
+        while True:
+            await self._live_wakeup.wait()
+            self._live_wakeup.clear()
+            while self._live_pending:
+                # Everything applied meanwhile, in one go: a board behind catches up.
+                batch = self._live_pending[: self._max_batch]
+                del self._live_pending[: self._max_batch]
+                await self._apply_live(batch)
+            self._live_idle.set()
+
+    async def _apply_live(self, batch: list[PbxEvent]) -> None:
+        assert self._live_sink is not None
+        try:
+            await self._live_sink(batch)
             return
         except Exception:
             if len(batch) == 1:
                 self.poisoned += 1
-                log.exception("PBX event could not be applied: %s", batch[0].model_dump_json())
+                log.exception("PBX event not shown live: %s", batch[0].model_dump_json())
                 return
         for event in batch:
-            await self._apply([event])
+            await self._apply_live([event])
 
 
 def health_snapshot(values: Mapping[str, Any]) -> dict[str, Any]:

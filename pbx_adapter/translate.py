@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TypeVar
 
+import immutables
+
 from callcenter.events import (
     AgentRinging,
     AgentStoppedRinging,
@@ -175,9 +177,9 @@ class TranslatorState:
     """Everything translation needs between frames. Treat it as a value: never mutate it."""
 
     config: TranslatorConfig = field(default_factory=TranslatorConfig)
-    channels: Mapping[str, ChannelInfo] = field(default_factory=dict)
-    calls: Mapping[str, CallTrack] = field(default_factory=dict)
-    agent_names: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, ChannelInfo] = field(default_factory=immutables.Map)
+    calls: Mapping[str, CallTrack] = field(default_factory=immutables.Map)
+    agent_names: Mapping[str, str] = field(default_factory=immutables.Map)
     """Agent interface → member name, learned from queue events or given at start."""
 
 
@@ -290,21 +292,31 @@ def _event_id(f: _Frame, kind: str, discriminator: str = "") -> str:
 
 
 def _with_channel(state: TranslatorState, info: ChannelInfo) -> TranslatorState:
-    return replace(state, channels={**state.channels, info.uniqueid: info})
+    return replace(state, channels=_with(state.channels, info.uniqueid, info))
 
 
 def _with_call(state: TranslatorState, track: CallTrack) -> TranslatorState:
-    return replace(state, calls={**state.calls, track.call_key: track})
+    return replace(state, calls=_with(state.calls, track.call_key, track))
 
 
-def _without(mapping: Mapping[str, _V], key: str) -> dict[str, _V]:
-    return {k: v for k, v in mapping.items() if k != key}
+def _with(mapping: Mapping[str, _V], key: str, value: _V) -> immutables.Map[str, _V]:
+    """`mapping` and `key: value`, sharing the rest (a persistent map: a frame costs
+    O(log n), not a copy of every live channel)."""
+    return _persistent(mapping).set(key, value)
+
+
+def _without(mapping: Mapping[str, _V], key: str) -> immutables.Map[str, _V]:
+    return _persistent(mapping).delete(key) if key in mapping else _persistent(mapping)
+
+
+def _persistent(mapping: Mapping[str, _V]) -> immutables.Map[str, _V]:
+    return mapping if isinstance(mapping, immutables.Map) else immutables.Map(mapping)
 
 
 def _learn_name(state: TranslatorState, interface: str, name: str) -> TranslatorState:
     if not interface or not name or state.agent_names.get(interface) == name:
         return state
-    return replace(state, agent_names={**state.agent_names, interface: name})
+    return replace(state, agent_names=_with(state.agent_names, interface, name))
 
 
 def _position(raw: str) -> int | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     String,
     and_,
@@ -20,12 +21,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    union_all,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from callcenter.auth.models import AgentExtension
 from callcenter.calls.models import Call, Outcome, PbxEvent, UnansweredRing
@@ -156,85 +158,148 @@ class OpenTask:
     due_at: datetime | None
 
 
-_T = TypeVar("_T")
-
-CARD_QUERY_CHUNK = 40
-"""Subjects per statement: one UNION ALL of this many small indexed lookups at most."""
-
-
-def _chunks(items: Sequence[_T], size: int = CARD_QUERY_CHUNK) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+_PAST_CALL_COLUMNS = (
+    Call.id,
+    Call.started_at,
+    Call.status,
+    Call.end_reason,
+    Call.agent_name,
+    Call.outcome,
+    Call.notes,
+)
 
 
 async def recent_calls_for(
     session: AsyncSession, subjects: Iterable[CardSubject], limit: int = 5
 ) -> dict[CardSubject, list[PastCall]]:
-    """`recent_calls_of` for many subjects, in one statement per `CARD_QUERY_CHUNK`."""
-    wanted = [s for s in dict.fromkeys(subjects) if _history_conditions(s)]
+    """`recent_calls_of` for many subjects: on PostgreSQL in one statement whatever their
+    number (a LATERAL lookup per row of the unnested subjects), elsewhere one small
+    statement each. Every statement keeps one shape, so it is compiled once."""
+    wanted = [s for s in dict.fromkeys(subjects) if _names_someone(s)]
     found: dict[CardSubject, list[PastCall]] = {s: [] for s in wanted}
-    columns = (
-        Call.id,
-        Call.started_at,
-        Call.status,
-        Call.end_reason,
-        Call.agent_name,
-        Call.outcome,
-        Call.notes,
-    )
-    for chunk in _chunks(wanted):
-        parts = []
-        for ref, subject in enumerate(chunk):
-            query = select(literal(ref).label("ref"), *columns).where(
-                or_(*_history_conditions(subject))
+    if not wanted:
+        return found
+    if _dialect(session) == "postgresql":
+        given = (
+            func.unnest(
+                _int_array("refs", range(len(wanted))),
+                _int_array("client_ids", [s.client_id for s in wanted]),
+                _int_array("organization_ids", [s.organization_id for s in wanted]),
+                bindparam("e164s", [s.caller_e164 for s in wanted], type_=ARRAY(String)),
+                _int_array("excluded", [s.exclude_call_id for s in wanted]),
             )
-            if subject.exclude_call_id is not None:
-                query = query.where(Call.id != subject.exclude_call_id)
-            # Wrapped: SQLite allows no ORDER BY/LIMIT on a part of a compound select.
-            inner = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).subquery()
-            parts.append(select(inner))
-        for ref, *values in await session.execute(union_all(*parts)):
-            found[chunk[ref]].append(PastCall(*values))
+            .table_valued("ref", "client_id", "organization_id", "e164", "excluded")
+            .render_derived()
+        )
+        history = (
+            _history_query(
+                given.c.client_id, given.c.organization_id, given.c.e164, given.c.excluded
+            )
+            .limit(limit)
+            .lateral()
+        )
+        query = select(given.c.ref, *history.c).select_from(given).join(history, true())
+        for ref, *values in await session.execute(query):
+            found[wanted[ref]].append(PastCall(*values))
+        return found
+    query = _history_query(
+        bindparam("client_id", type_=Integer),
+        bindparam("organization_id", type_=Integer),
+        bindparam("e164", type_=String),
+        bindparam("excluded", type_=Integer),
+    ).limit(limit)
+    for subject in wanted:
+        params = {
+            "client_id": subject.client_id,
+            "organization_id": subject.organization_id,
+            "e164": subject.caller_e164,
+            "excluded": subject.exclude_call_id,
+        }
+        found[subject] = [PastCall(*row) for row in await session.execute(query, params)]
     return found
 
 
-def _history_conditions(subject: CardSubject) -> list[ColumnElement[bool]]:
-    conditions = []
-    if subject.client_id is not None:
-        conditions.append(Call.client_id == subject.client_id)
-    if subject.organization_id is not None:
-        conditions.append(Call.organization_id == subject.organization_id)
-    if subject.caller_e164 is not None:
-        conditions.append(Call.caller_e164 == subject.caller_e164)
-    return conditions
+def _names_someone(subject: CardSubject) -> bool:
+    return any(
+        v is not None for v in (subject.client_id, subject.organization_id, subject.caller_e164)
+    )
+
+
+def _history_query(
+    client_id: ColumnElement[Any],
+    organization_id: ColumnElement[Any],
+    e164: ColumnElement[Any],
+    excluded: ColumnElement[Any],
+) -> Select[*tuple[Any, ...]]:
+    """A subject's calls, newest first. A NULL value matches nothing (`=` with NULL is not
+    true), so one shape serves every subject."""
+    return (
+        select(*_PAST_CALL_COLUMNS)
+        .where(
+            or_(
+                Call.client_id == client_id,
+                Call.organization_id == organization_id,
+                Call.caller_e164 == e164,
+            ),
+            Call.id != func.coalesce(excluded, 0),
+        )
+        .order_by(Call.started_at.desc(), Call.id.desc())
+    )
 
 
 async def open_tasks_for(
     session: AsyncSession, owners: Iterable[tuple[int | None, int | None]], limit: int = 10
 ) -> dict[tuple[int | None, int | None], list[OpenTask]]:
-    """`open_tasks_of` for many (client id, organisation id) pairs, in one statement per
-    `CARD_QUERY_CHUNK`."""
+    """`open_tasks_of` for many (client id, organisation id) pairs, as `recent_calls_for`."""
     wanted = [o for o in dict.fromkeys(owners) if o != (None, None)]
     found: dict[tuple[int | None, int | None], list[OpenTask]] = {o: [] for o in wanted}
-    for chunk in _chunks(wanted):
-        parts = []
-        for ref, (client_id, organization_id) in enumerate(chunk):
-            conditions = []
-            if client_id is not None:
-                conditions.append(Task.client_id == client_id)
-            if organization_id is not None:
-                conditions.append(Task.organization_id == organization_id)
-            inner = (
-                select(literal(ref).label("ref"), Task.id, Task.title, Task.due_at)
-                .where(or_(*conditions), Task.done_at.is_(None))
-                .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
-                .limit(limit)
-                .subquery()
+    if not wanted:
+        return found
+    if _dialect(session) == "postgresql":
+        given = (
+            func.unnest(
+                _int_array("refs", range(len(wanted))),
+                _int_array("client_ids", [client for client, _ in wanted]),
+                _int_array("organization_ids", [org for _, org in wanted]),
             )
-            parts.append(select(inner))
-        for ref, task_id, title, due_at in await session.execute(union_all(*parts)):
-            found[chunk[ref]].append(OpenTask(task_id, title, due_at))
+            .table_valued("ref", "client_id", "organization_id")
+            .render_derived()
+        )
+        tasks = _tasks_query(given.c.client_id, given.c.organization_id).limit(limit).lateral()
+        query = select(given.c.ref, *tasks.c).select_from(given).join(tasks, true())
+        for ref, *values in await session.execute(query):
+            found[wanted[ref]].append(OpenTask(*values))
+        return found
+    query = _tasks_query(
+        bindparam("client_id", type_=Integer), bindparam("organization_id", type_=Integer)
+    ).limit(limit)
+    for client_id, organization_id in wanted:
+        params = {"client_id": client_id, "organization_id": organization_id}
+        found[(client_id, organization_id)] = [
+            OpenTask(*row) for row in await session.execute(query, params)
+        ]
     return found
+
+
+def _tasks_query(
+    client_id: ColumnElement[Any], organization_id: ColumnElement[Any]
+) -> Select[*tuple[Any, ...]]:
+    return (
+        select(Task.id, Task.title, Task.due_at)
+        .where(
+            or_(Task.client_id == client_id, Task.organization_id == organization_id),
+            Task.done_at.is_(None),
+        )
+        .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+    )
+
+
+def _int_array(name: str, values: Iterable[int | None]) -> BindParameter[Any]:
+    return bindparam(name, list(values), type_=ARRAY(Integer))
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 async def open_calls(session: AsyncSession, pbx: str | None = None) -> Sequence[Call]:

@@ -147,7 +147,7 @@ def test_given_an_open_call_without_live_channels_when_reconciled_then_it_ends_a
     assert result.events == (
         CallEnded(pbx=PBX, call_key="7.1", event_id="resync:7.1:end", at=NOW, reason=reason),
     )
-    assert result.state.calls == {}
+    assert not result.state.calls
 
 
 def test_given_an_ended_call_in_the_crm_when_reconciled_then_nothing_is_said_about_it() -> None:
@@ -194,7 +194,7 @@ def test_given_a_local_only_linkedid_when_reconciled_then_no_call_is_started() -
     result = reconcile([], snapshot, pbx=PBX, now=NOW)
 
     assert result.events == ()
-    assert result.state.calls == {}
+    assert not result.state.calls
     assert set(result.state.channels) == {"9.1"}
 
 
@@ -277,8 +277,8 @@ def test_given_a_seeded_state_when_the_caller_later_hangs_up_in_queue_then_the_c
 
     assert calls["8.1"].status is CallStatus.ENDED
     assert calls["8.1"].end_reason is EndReason.ABANDONED
-    assert state.calls == {}
-    assert state.channels == {}
+    assert not state.calls
+    assert not state.channels
 
 
 def test_given_a_previous_state_when_reconciled_then_knowledge_about_live_channels_is_kept() -> (
@@ -361,7 +361,7 @@ def _with_outage(rec: Recording, start: int, resume: int, restart: bool) -> Call
     )
     calls = fold(result.events, calls)
     state, events = translate_all(frames[resume:], result.state)
-    assert state.calls == {}, "every call the translator tracked has ended"
+    assert not state.calls, "every call the translator tracked has ended"
     return fold(events, calls)
 
 

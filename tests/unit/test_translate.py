@@ -115,8 +115,8 @@ def test_given_recorded_stream_when_translated_and_folded_then_every_call_matche
     # Every answering agent rang first, and nobody is left ringing.
     assert all(not c.ringing_agents for c in calls.values())
     # Nothing is left behind in the translator once every channel hung up.
-    assert state.calls == {}
-    assert state.channels == {}
+    assert not state.calls
+    assert not state.channels
 
 
 @pytest.mark.parametrize("name", STREAMS)
@@ -215,7 +215,7 @@ def test_given_frames_shuffled_across_channels_when_translated_then_calls_still_
 
     assert sorted(calls) == sorted(call["linkedid"] for call in rec.calls)
     assert _mismatches(calls, rec.calls) == {}
-    assert state.calls == {}
+    assert not state.calls
 
 
 def test_given_a_direct_dial_when_the_member_names_are_not_known_then_the_interface_is_kept() -> (
