@@ -17,9 +17,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from callcenter.calls.state import CallState
 from callcenter.events import CallEvent, PbxEvent, is_call_event
@@ -37,6 +38,37 @@ LiveSink = Callable[[Sequence[PbxEvent]], Awaitable[None]]
 OpenCalls = Callable[[], Awaitable[list[CallState]]]
 
 
+class PipelineMetrics:
+    """How far behind the PBX the call records are, per PBX (one set per registry)."""
+
+    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, PipelineMetrics]] = (
+        WeakKeyDictionary()
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.apply_lag = Histogram(
+            "callcenter_pbx_apply_lag_seconds",
+            "From an AMI event's arrival to its batch committed (the oldest event of each"
+            " batch): what a screen pop waits in the adapter.",
+            ["pbx"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "callcenter_pbx_pending_events",
+            "Events translated and waiting for the call records or the live queue board.",
+            ["pbx", "stage"],
+            registry=registry,
+        )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> PipelineMetrics:
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
+
+
 class EventPipeline:
     """Translates frames in arrival order and feeds the sinks in batches, in two ordered
     stages: the call sink (records, pops) and, behind it, the live sink (the queue board).
@@ -51,8 +83,15 @@ class EventPipeline:
         live_sink: LiveSink | None = None,
         max_batch: int = 500,
         linger_s: float = 0.002,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.pbx = pbx
+        self._lag = metrics.apply_lag.labels(pbx) if metrics is not None else None
+        if metrics is not None:
+            metrics.pending.labels(pbx, "calls").set_function(lambda: len(self._pending))
+            metrics.pending.labels(pbx, "board").set_function(lambda: len(self._live_pending))
+        self._queued_at: float | None = None
+        """When the oldest event still queued for the call sink arrived (monotonic)."""
         self._linger_s = linger_s
         self.state = TranslatorState()
         self._sink = sink
@@ -93,6 +132,8 @@ class EventPipeline:
         if not wanted:
             return
         calls = sum(1 for e in wanted if is_call_event(e))
+        if not self._pending:
+            self._queued_at = time.monotonic()
         self._pending.extend(wanted)
         self.events += calls
         self.queue_events += len(wanted) - calls
@@ -146,7 +187,13 @@ class EventPipeline:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                if await self._apply_calls(batch) and self._live_sink is not None:
+                queued_at = self._queued_at
+                if not self._pending:
+                    self._queued_at = None  # the next push stamps the next oldest event
+                applied = await self._apply_calls(batch)
+                if self._lag is not None and queued_at is not None:
+                    self._lag.observe(time.monotonic() - queued_at)
+                if applied and self._live_sink is not None:
                     self._live_pending.extend(batch)
                     self._live_idle.clear()
                     self._live_wakeup.set()
@@ -254,7 +301,12 @@ class AmiAdapter:
         self.pbx = pbx
         self.leaseholder = Leaseholder(lease) if lease is not None else None
         self._stopping = asyncio.Event()
-        self.pipeline = EventPipeline(pbx, sink, live_sink=live_sink)
+        self.pipeline = EventPipeline(
+            pbx,
+            sink,
+            live_sink=live_sink,
+            metrics=PipelineMetrics.of(registry) if registry is not None else None,
+        )
         self._live = live_sink is not None
         self.clock = PbxClock()
         self._open_calls = open_calls

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry
+
 from callcenter.events import CallEvent, PbxEvent, is_call_event
-from pbx_adapter.runner import EventPipeline
+from pbx_adapter.runner import EventPipeline, PipelineMetrics
 from tests.helpers_ami import PBX, recording
 
 
@@ -111,3 +113,36 @@ async def test_given_no_live_sink_then_only_call_events_are_queued() -> None:
     assert calls
     assert all(is_call_event(e) for e in calls)
     assert pipeline.queue_events == 0
+
+
+async def test_given_metrics_then_each_batch_reports_its_lag_and_nothing_is_left_pending() -> None:
+    registry = CollectorRegistry()
+    batches = 0
+
+    async def call_sink(events: Sequence[CallEvent]) -> None:
+        nonlocal batches
+        batches += 1
+
+    async def board(events: Sequence[PbxEvent]) -> None:
+        pass
+
+    pipeline = EventPipeline(
+        PBX, call_sink, live_sink=board, linger_s=0, metrics=PipelineMetrics.of(registry)
+    )
+    pipeline.start()
+    for frame in recording("basic_20calls").frames:
+        pipeline.feed(frame)
+    pending = registry.get_sample_value(
+        "callcenter_pbx_pending_events", {"pbx": PBX, "stage": "calls"}
+    )
+    await pipeline.stop()
+
+    assert pending == pipeline.events + pipeline.queue_events  # nothing applied before a yield
+    lag = {"pbx": PBX}
+    observed = registry.get_sample_value("callcenter_pbx_apply_lag_seconds_count", lag)
+    assert observed is not None
+    assert observed >= batches >= 1  # one per batch taken (a batch may hold no call event)
+    assert registry.get_sample_value("callcenter_pbx_apply_lag_seconds_sum", lag) >= 0
+    for stage in ("calls", "board"):
+        labels = {"pbx": PBX, "stage": stage}
+        assert registry.get_sample_value("callcenter_pbx_pending_events", labels) == 0
