@@ -185,14 +185,35 @@ def _count_in_every_pool_process() -> None:
 
     from workers.metrics import MULTIPROC_ENV
 
-    if os.environ.get(MULTIPROC_ENV):
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        if os.environ.get(_METRICS_DIR_MADE_ENV) == directory:
+            _remove_at_exit(directory)
         return
     directory = tempfile.mkdtemp(prefix="callcenter-worker-metrics-")
-    os.execve(  # noqa: S606 (the same command again, with one more variable)
+    os.execve(  # noqa: S606 (the same command again, with two more variables)
         sys.executable,
         [sys.executable, "-m", "callcenter.cli", *sys.argv[1:]],
-        {**os.environ, MULTIPROC_ENV: directory},
+        {**os.environ, MULTIPROC_ENV: directory, _METRICS_DIR_MADE_ENV: directory},
     )
+
+
+_METRICS_DIR_MADE_ENV = "CALLCENTER_WORKER_METRICS_DIR_MADE"
+"""Set (to the directory) when `callcenter worker` made the metrics directory itself: it
+removes it again when the worker exits. A directory the deployment chose is left alone."""
+
+
+def _remove_at_exit(directory: str) -> None:
+    import atexit
+    import shutil
+
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:  # not in a pool process that inherited the hook
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(remove)
 
 
 def _beat(args: argparse.Namespace, settings: Settings) -> int:
