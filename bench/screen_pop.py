@@ -462,6 +462,8 @@ class Deployment:
     """The API processes (by role) and their base URLs; operators are spread over them."""
     sink: str
     """The process that applies the calls (py-spy records it)."""
+    sink_metrics_url: str = ""
+    """The adapter process's `/metrics` (scale-out)."""
 
     @property
     def urls(self) -> list[str]:
@@ -531,9 +533,10 @@ def scale_out(
         role = f"api{index + 1}"
         processes[role] = Server([*callcenter_command(), "serve"], env, workdir, log)
         api_urls[role] = origins[index]
-    adapter = [*callcenter_command(), "pbx-adapter", "--metrics-port", str(free_port())]
+    metrics_port = free_port()
+    adapter = [*callcenter_command(), "pbx-adapter", "--metrics-port", str(metrics_port)]
     processes["adapter"] = Server(adapter, shared, workdir, log)
-    return Deployment(processes, api_urls, "adapter")
+    return Deployment(processes, api_urls, "adapter", f"http://{HOST}:{metrics_port}/metrics")
 
 
 async def delete_redis_keys(redis_url: str, prefix: str) -> int:
@@ -548,6 +551,29 @@ async def delete_redis_keys(redis_url: str, prefix: str) -> int:
         return len(keys)
     finally:
         await redis.aclose()
+
+
+async def adapter_apply_lag(url: str) -> dict[str, float]:
+    """The adapter's own view of a pop's wait (`callcenter_pbx_apply_lag_seconds`, AMI
+    arrival to commit, whole run): batches and bucket-bound percentiles in ms."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: list[tuple[float, float]] = []
+    with contextlib.suppress(httpx.HTTPError):
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(url)).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "callcenter_pbx_apply_lag_seconds_bucket":
+                    buckets.append((float(sample.labels["le"]), sample.value))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    out: dict[str, float] = {"batches": total}
+    for name, share in (("p50_le", 0.5), ("p95_le", 0.95), ("p99_le", 0.99)):
+        bound = next((le for le, count in buckets if total and count >= share * total), None)
+        if bound is not None:
+            out[name] = bound * 1000
+    return out
 
 
 async def scrape(url: str, names: tuple[str, ...]) -> dict[str, float]:
@@ -1077,12 +1103,15 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         died = not server.alive()
         health: dict[str, Any] = {}
         api_metrics: dict[str, dict[str, float]] = {}
+        apply_lag: dict[str, float] = {}
         if not died:
             async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
                 with contextlib.suppress(httpx.HTTPError, ValueError):
                     health = (await http.get("/api/health")).json()
             for role, api_url in server.api_urls.items():
                 api_metrics[role] = await scrape(f"{api_url}/metrics", API_METRICS)
+            if server.sink_metrics_url:
+                apply_lag = await adapter_apply_lag(server.sink_metrics_url)
     finally:
         load.stopped = True
         tally.stopping = True
@@ -1169,6 +1198,7 @@ async def run(config: Config, workdir: Path, log: IO[bytes]) -> dict[str, Any]:
         "server_cpu_by_thread_s": {k: round(v, 2) for k, v in threads.items()},
         "server_cpu_by_process_s": process_cpu_s,
         "api_metrics_at_end": api_metrics,
+        "adapter_apply_lag_ms": apply_lag,
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "bench_process_cpu_share": round(bench_cpu_s / window_s, 3),
         "bench_schedule_lag_ms": summarize(load.lag_ms),
