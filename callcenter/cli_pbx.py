@@ -148,6 +148,27 @@ def make_lease(settings: Settings, redis: Redis, pbx: str) -> PbxLease:
     )
 
 
+LEASE_COMMAND_TIMEOUT_S = 1.0
+"""A lease command (renew, fence check) that takes longer fails: the fence check runs
+inside the call records' transaction and under the PBX's write lock."""
+
+
+def lease_redis(url: str) -> Redis:
+    """The Redis client of the PBX lease: short timeouts and one retry on a broken
+    connection (a restarted server), so a fence check fails within about two seconds
+    instead of holding the write lock through the client's default retries."""
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return Redis.from_url(
+        url,
+        socket_timeout=LEASE_COMMAND_TIMEOUT_S,
+        socket_connect_timeout=LEASE_COMMAND_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
 def choose_site(settings: Settings, name: str | None) -> PbxSite:
     """The PBX named `name` (default: `pbx_name`, or the only one); ValueError if none."""
     sites = settings.pbx_sites()
@@ -191,12 +212,11 @@ def _pbx_adapter(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def run() -> None:
-        from redis.asyncio import Redis
 
         ctx = build_context(settings)
         # With Redis (scale-out), several adapter processes may run for one PBX: the lease
         # lets exactly one apply events. Without it this is the only adapter.
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = lease_redis(settings.redis_url) if settings.redis_url else None
         adapter = make_adapter(
             ctx,
             site.ami_host,
@@ -234,14 +254,13 @@ def embedded_pbx(
     host runs against a built-in simulator of its own."""
 
     async def start(ctx: AppContext) -> Stop:
-        from redis.asyncio import Redis
 
         from pbx_adapter.simulator import AmiSimulator
 
         simulators: list[AmiSimulator] = []
         adapters: list[tuple[Any, asyncio.Task[None]]] = []
         # Several API processes with `--with-pbx` on one Redis: one of them applies each PBX.
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = lease_redis(settings.redis_url) if settings.redis_url else None
         for site in settings.pbx_sites():
             host, port = site.ami_host, site.ami_port
             username, secret = site.ami_username, site.ami_secret.get_secret_value()

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls.models import Outcome
 from callcenter.config import Settings
-from callcenter.events import PbxEvent
+from callcenter.events import PbxEvent, QueueSnapshot
 from callcenter.kpi import KpiParams
 from callcenter.queues import live, service
 from callcenter.queues.live import BoardDefaults, LiveBoard, QueueTargets
@@ -228,7 +228,11 @@ class LiveQueues:
         self._refresh_soon()
 
     async def _fold(self, pbx: str, events: Sequence[PbxEvent]) -> set[str]:
-        folded = live.fold(await self._board(pbx), events)
+        # A queue snapshot comes after every (re)connect, also when this process takes the
+        # PBX (back) from another adapter: what happened meanwhile is in the records only,
+        # so the board starts again from them (the batch's calls are committed already).
+        reseed = any(isinstance(e, QueueSnapshot) for e in events)
+        folded = live.fold(await self._board(pbx, reseed=reseed), events)
         if folded.pauses or folded.snapshot_at is not None:
             await self._record_pauses(pbx, folded.pauses, folded.snapshot_at)
         board = folded.board
@@ -262,8 +266,10 @@ class LiveQueues:
 
     # --- seeding and refreshing from the records ------------------------------------------
 
-    async def _board(self, pbx: str) -> LiveBoard:
-        board = await self._store.get(pbx)
+    async def _board(self, pbx: str, *, reseed: bool = False) -> LiveBoard:
+        """The PBX's board: the stored one, else (or with `reseed`) one seeded from today's
+        records."""
+        board = None if reseed else await self._store.get(pbx)
         if board is not None:
             return board
         day = self._clock().astimezone(self._tz).date()
