@@ -118,12 +118,16 @@ async def take_snapshot(pid: int, workdir: Path, number: int) -> Path:
     return path
 
 
-def growth(first: Path, last: Path, connections: int, top: int = 25) -> list[dict[str, Any]]:
-    """What grew between two snapshots, by the innermost product/library line, per socket."""
+def growth(
+    first: Path, last: Path, connections: int, top: int = 40
+) -> tuple[int, list[dict[str, Any]]]:
+    """What grew between two snapshots per socket: in all, and by the innermost
+    product/library line (the `top` largest)."""
     before = pickle.loads(first.read_bytes())
     after = pickle.loads(last.read_bytes())
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
     stats = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "lineno")
+    total = round(sum(stat.size_diff for stat in stats) / connections)
     rows = []
     for stat in stats[:top]:
         frame = stat.traceback[0]
@@ -135,7 +139,7 @@ def growth(first: Path, last: Path, connections: int, top: int = 25) -> list[dic
                 "blocks_per_connection": round(stat.count_diff / connections, 2),
             }
         )
-    return rows
+    return total, rows
 
 
 def _short(filename: str) -> str:
@@ -235,7 +239,9 @@ async def run(args: argparse.Namespace, workdir: Path, url: str, log: IO[bytes])
         "git_head": git_head(),
     }
     if len(snapshots) >= 2:
-        figures["tracemalloc_growth_first_to_last_step"] = growth(snapshots[0], snapshots[-1], span)
+        total, rows = growth(snapshots[0], snapshots[-1], span)
+        figures["tracemalloc_bytes_per_connection"] = total
+        figures["tracemalloc_growth_first_to_last_step"] = rows
     return figures
 
 

@@ -74,6 +74,9 @@ def create_app(
             if ctx is None:
                 app.state.ctx = build_context(settings)
                 stack.push_async_callback(app.state.ctx.close)
+            from callcenter.realtime.api import heartbeats_of
+
+            stack.push_async_callback(heartbeats_of(app).close)
             for part in background or []:
                 stack.push_async_callback(await part(app.state.ctx))
             if settings.reminders_interval_s > 0:
@@ -84,7 +87,12 @@ def create_app(
     if ctx is not None:
         app.state.ctx = ctx
 
+    from callcenter.realtime.api import EventsFirst
+
     app.add_middleware(SecurityHeaders)
+    # Outermost: a websocket goes straight to its endpoint, so an idle socket keeps none of
+    # the HTTP middleware and exception-handler frames alive for its whole life.
+    app.add_middleware(EventsFirst)
     _include_routers(app)
     _mount_ui(app)
     _install_openapi(app)

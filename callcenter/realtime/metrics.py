@@ -3,12 +3,12 @@ and open websocket streams, counted by wrapping whichever `Streams` the settings
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from callcenter.realtime.streams import StreamEvent, Streams, Subscription
+from callcenter.realtime.streams import OutgoingEvent, StreamEvent, Streams, Subscription
 
 
 class StreamMetrics:
@@ -62,6 +62,15 @@ class MeteredStreams:
         else:
             self._metrics.publish_failures.inc()
         return event_id
+
+    async def publish_many(self, events: Sequence[OutgoingEvent]) -> list[str]:
+        ids = await self.inner.publish_many(events)
+        for (_, event_type, _), event_id in zip(events, ids, strict=True):
+            if event_id:
+                self._metrics.published.labels(event_type).inc()
+            else:
+                self._metrics.publish_failures.inc()
+        return ids
 
     async def last_id(self, topic: str) -> str:
         return await self.inner.last_id(topic)

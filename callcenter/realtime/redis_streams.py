@@ -41,7 +41,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -51,7 +51,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from callcenter.realtime.streams import (
+    Feed,
+    Mailbox,
+    OutgoingEvent,
     ReplayGap,
+    StreamEnd,
     StreamEvent,
     StreamsUnavailable,
     Subscription,
@@ -60,6 +64,18 @@ from callcenter.realtime.streams import (
 )
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S: Final = 1.0
+"""The longest wait between attempts to reach Redis again (the event reader, and a publisher
+that dropped events): both are back within about this of Redis answering again, well inside
+the 5 s in which pops must resume after a Redis restart, however long Redis was away."""
+
+
+def retry_wait(delay: float, draw: float) -> float:
+    """The wait before the next attempt: `delay` (already capped) less up to half of it
+    (`draw` in [0, 1)), so processes do not retry in step; never longer than `delay`."""
+    return delay * (1.0 - draw / 2)
+
 
 _ID_SLOT: Final = '{"id":"\\u0000",'
 """How a stored event starts: `encode_event` with a NUL id, replaced by the real id when the
@@ -169,20 +185,27 @@ class _Entry:
     stored: str = ""
 
 
-class _End:
-    def __init__(self, reload: bool) -> None:
-        self.reload = reload
-
-
 class _RedisSubscription:
     """One websocket's topics. Entries of `all` may arrive before the backlog is read (they
     are held until then); those at or before the backlog's position in `all` are in it."""
+
+    __slots__ = (
+        "_after",
+        "_early",
+        "_ended",
+        "_epoch",
+        "_mailbox",
+        "_max_pending",
+        "_next_seq",
+        "_owner",
+        "topics",
+    )
 
     def __init__(self, owner: RedisStreams, topics: list[str], max_pending: int) -> None:
         self._owner = owner
         self.topics = topics
         self._max_pending = max_pending
-        self._queue: asyncio.Queue[StreamEvent | _End] = asyncio.Queue()
+        self._mailbox: Mailbox[StreamEvent | StreamEnd] = Mailbox()
         self._early: list[_Entry] | None = []
         self._epoch = ""
         self._after: tuple[int, int] = (0, 0)
@@ -198,7 +221,7 @@ class _RedisSubscription:
     ) -> None:
         self._epoch, self._after, self._next_seq = epoch, after, next_seq
         for event in backlog:
-            self._queue.put_nowait(event)
+            self._mailbox.put(event)
         early, self._early = self._early or [], None
         for entry in early:
             self.offer(entry)
@@ -225,30 +248,21 @@ class _RedisSubscription:
             return
         self._next_seq[entry.topic] = expected + 1
         event_id = f"{entry.epoch}-{entry.seq}"
-        self._queue.put_nowait(StreamEvent(event_id, _with_id(event_id, entry.stored)))
-        if self._queue.qsize() > self._max_pending:
+        self._mailbox.put(StreamEvent(event_id, _with_id(event_id, entry.stored)))
+        if len(self._mailbox) > self._max_pending:
             self.end(reload=False)  # a socket this slow resumes from the history instead
 
     def end(self, *, reload: bool) -> None:
         if not self._ended:
             self._ended = True
-            self._queue.put_nowait(_End(reload))
+            self._mailbox.put(StreamEnd(ReplayGap(",".join(self.topics)) if reload else None))
 
     @property
     def epoch(self) -> str:
         return self._epoch
 
-    def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[StreamEvent]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                if item.reload:
-                    raise ReplayGap(",".join(self.topics))
-                return
-            yield item
+    def __aiter__(self) -> Feed:
+        return Feed(self._mailbox)
 
     async def close(self) -> None:
         self._owner._forget(self)
@@ -270,7 +284,7 @@ class RedisStreams:
         block_s: float = 5.0,
         read_count: int = 500,
         max_pending: int = 10_000,
-        max_backoff_s: float = 5.0,
+        max_backoff_s: float = MAX_BACKOFF_S,
     ) -> None:
         self._prefix = prefix
         self._epoch_key = f"{prefix}epoch"
@@ -309,7 +323,9 @@ class RedisStreams:
         self._positions = self._redis.register_script(_POSITIONS)
         self._replay = self._redis.register_script(_REPLAY)
         self._rotate = self._redis.register_script(_ROTATE)
-        self._subscriptions: dict[str, set[_RedisSubscription]] = {}
+        self._subscriptions: dict[str, list[_RedisSubscription]] = {}
+        """The subscriptions of each topic: mostly one (a user's own topic), so a list, not a set
+        (a 200-byte set for each websocket)."""
         self._reader_task: asyncio.Task[None] | None = None
         self._reader_ready = asyncio.Event()
         self._recovery: asyncio.Task[None] | None = None
@@ -346,6 +362,43 @@ class RedisStreams:
         self.epoch = str(epoch)
         return f"{epoch}-{seq}"
 
+    async def publish_many(self, events: Sequence[OutgoingEvent]) -> list[str]:
+        """`publish` for each event, pipelined: one round trip for them all."""
+        if not events:
+            return []
+        if self._recovery is not None:
+            self._dropped += len(events)
+            return [""] * len(events)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for topic, event_type, payload in events:
+                    await self._publish(
+                        keys=[
+                            self._epoch_key,
+                            self._all_key,
+                            self._seq_key(topic),
+                            self._topic_key(topic),
+                        ],
+                        args=[
+                            _new_epoch(),
+                            self._firehose_size,
+                            self._replay_size,
+                            self._history_ttl_ms,
+                            topic,
+                            encode_event("\0", topic, event_type, payload),
+                        ],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("%d events dropped: Redis refused them (%s)", len(events), exc)
+            self._dropped += len(events)
+            if self._recovery is None:
+                self._recovery = asyncio.create_task(self._recover(), name="redis-streams-recovery")
+            return [""] * len(events)
+        self.epoch = str(replies[-1][0])
+        return [f"{epoch}-{seq}" for epoch, seq in replies]
+
     async def _recover(self) -> None:
         """Events were dropped: once Redis answers, start a new epoch (every client reloads)."""
         delay = 0.05
@@ -358,7 +411,7 @@ class RedisStreams:
                     )
                 )
             except (RedisError, OSError):
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+                await asyncio.sleep(retry_wait(delay, random.random()))  # noqa: S311
                 delay = min(delay * 2, self._max_backoff_s)
                 continue
             log.warning(
@@ -387,7 +440,9 @@ class RedisStreams:
         subscription = _RedisSubscription(self, topics, self._max_pending)
         # Registered before the backlog is read, so nothing published in between is missed.
         for topic in topics:
-            self._subscriptions.setdefault(topic, set()).add(subscription)
+            followers = self._subscriptions.setdefault(topic, [])
+            if subscription not in followers:
+                followers.append(subscription)
         try:
             await self._start_reader()
             epoch, after, next_seq, backlog = await self._read_backlog(topics, last_ids)
@@ -462,7 +517,7 @@ class RedisStreams:
             except (RedisError, OSError) as exc:
                 log.warning("event reader lost Redis (%s); reconnecting", exc)
                 check = True
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+                await asyncio.sleep(retry_wait(delay, random.random()))  # noqa: S311
                 delay = min(delay * 2, self._max_backoff_s)
                 continue
             delay = 0.05
@@ -509,6 +564,7 @@ class RedisStreams:
         return position
 
     def _dispatch(self, entry: _Entry) -> None:
+        targets: Collection[_RedisSubscription]
         if entry.topic:
             targets = self._subscriptions.get(entry.topic, ())
         else:
@@ -522,8 +578,8 @@ class RedisStreams:
     def _forget(self, subscription: _RedisSubscription) -> None:
         for topic in subscription.topics:
             followers = self._subscriptions.get(topic)
-            if followers is not None:
-                followers.discard(subscription)
+            if followers is not None and subscription in followers:
+                followers.remove(subscription)
                 if not followers:
                     del self._subscriptions[topic]
 

@@ -129,6 +129,34 @@ async def test_given_two_processes_when_one_publishes_then_the_others_subscriber
     await follower.close()
 
 
+async def test_given_a_batch_published_in_one_round_trip_then_it_arrives_in_order_between_singles(
+    make: Make, proxy: RedisProxy
+) -> None:
+    adapter, api = make(proxy.url), make()
+    topics = ["user:1", "user:2", "supervisors"]
+    follower = await _follow(api, topics, {t: await api.last_id(t) for t in topics})
+
+    first = await adapter.publish("user:1", "call.ringing", {"n": 0})
+    batch = await adapter.publish_many(
+        [(topics[n % 3], "call.updated", {"n": n}) for n in range(1, 31)]
+    )
+    last = await adapter.publish("user:2", "call.ended", {"n": 31})
+    events = await follower.take(32)
+
+    assert [e["n"] for e in events] == list(range(32))
+    assert [e["id"] for e in events] == [first, *batch, last]
+    user_1 = [parse_event_id(i) for i in [first, *batch[2::3]]]
+    assert [seq for _, seq in filter(None, user_1)] == list(range(1, 12))
+
+    await proxy.cut()
+    dropped = await adapter.publish_many([("user:1", "call.ringing", {"n": 99})] * 3)
+    assert dropped == ["", "", ""]
+    await proxy.start()
+    with pytest.raises(ReplayGap):
+        await follower.ended()
+    await follower.close()
+
+
 async def test_given_a_client_moving_to_another_process_then_it_resumes_after_its_last_id(
     make: Make,
 ) -> None:
