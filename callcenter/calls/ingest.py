@@ -12,7 +12,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls import repository
-from callcenter.calls.service import IngestCaches, IngestPolicy, Notification, ingest
+from callcenter.calls.service import (
+    IngestCaches,
+    IngestPolicy,
+    Notification,
+    ingest,
+    prefetch_cards,
+)
 from callcenter.events import CallEvent
 from callcenter.realtime.streams import Streams
 
@@ -46,6 +52,7 @@ class CallEventSink:
         self._streams = streams
         self._max_backoff_s = max_backoff_s
         self._caches = IngestCaches()
+        self._prefetching: asyncio.Task[None] | None = None
         self.batches = 0
         self.events = 0
         self.retries = 0
@@ -56,8 +63,32 @@ class CallEventSink:
         notifications = await self._commit_with_retry(events)
         self.batches += 1
         self.events += len(events)
-        for note in notifications:
-            await self._streams.publish(note.topic, note.type, note.payload)
+        await self._streams.publish_many([(n.topic, n.type, n.payload) for n in notifications])
+        self._prefetch_soon()
+
+    def _prefetch_soon(self) -> None:
+        """Make the cards of calls that have not rung yet beside the batches (one prefetch
+        at a time: calls that start meanwhile wait for the next)."""
+        if self._prefetching is not None and not self._prefetching.done():
+            return
+        keys = self._caches.cards.take_unrung()
+        if keys:
+            self._prefetching = asyncio.create_task(self._prefetch(keys), name="card-prefetch")
+
+    async def _prefetch(self, keys: list[tuple[str, str]]) -> None:
+        try:
+            async with self._sessionmaker() as session:
+                await prefetch_cards(session, self._policy, self._caches.cards, keys)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            # Not needed for anything but speed: the ring makes the card itself.
+            log.info("cards of %d calls not made ahead of their ring (%s)", len(keys), exc)
+        except Exception:
+            log.exception("cards of %d calls not made ahead of their ring", len(keys))
+
+    async def close(self) -> None:
+        """Wait for a card prefetch in flight (tests, shutdown)."""
+        if self._prefetching is not None:
+            await asyncio.gather(self._prefetching, return_exceptions=True)
 
     async def _commit_with_retry(self, events: Sequence[CallEvent]) -> list[Notification]:
         delay = 0.05

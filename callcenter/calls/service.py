@@ -90,11 +90,17 @@ class AgentDirectory:
 
 
 class CardCache:
-    """Screen-pop cards of live calls, so ring-all legs and repeated rings cost no query."""
+    """Screen-pop cards of live calls, so ring-all legs and repeated rings cost no query.
+
+    `unrung` collects the calls that started with a caller and have not rung anyone yet
+    (a queue, an IVR): their cards can be made before the ring (`prefetch_cards`), so the
+    pop waits for no card query then.
+    """
 
     def __init__(self, size: int = 5000) -> None:
         self._size = size
         self._cards: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.unrung: set[tuple[str, str]] = set()
 
     def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
         return self._cards.get(key)
@@ -107,6 +113,13 @@ class CardCache:
 
     def drop(self, key: tuple[str, str]) -> None:
         self._cards.pop(key, None)
+        self.unrung.discard(key)
+
+    def take_unrung(self) -> list[tuple[str, str]]:
+        """The calls to make cards for ahead of their ring (and forget them)."""
+        keys = [key for key in self.unrung if key not in self._cards]
+        self.unrung.clear()
+        return keys
 
 
 @dataclass(slots=True)
@@ -346,9 +359,38 @@ async def _notifications(
             )
         if entry.before is None or entry.before != entry.state:
             out.append(Notification(SUPERVISOR_CALLS_TOPIC, "call.updated", {"call": summary}))
+        key = (entry.row.pbx, entry.row.call_key)
         if entry.state.status is CallStatus.ENDED:
-            caches.cards.drop((entry.row.pbx, entry.row.call_key))
+            caches.cards.drop(key)
+        elif card is None and _may_ring(entry.row):
+            caches.cards.unrung.add(key)
+        else:
+            caches.cards.unrung.discard(key)
     return out
+
+
+def _may_ring(row: Call) -> bool:
+    """An inbound call from a number, not answered yet: an operator's phone may ring next."""
+    return (
+        row.direction is Direction.INBOUND
+        and bool(row.caller_num)
+        and row.answered_at is None
+        and not row.ringing_agents
+    )
+
+
+async def prefetch_cards(
+    session: AsyncSession, policy: IngestPolicy, cache: CardCache, keys: Sequence[tuple[str, str]]
+) -> int:
+    """Make the cards of `keys` (committed calls) now and keep them for their ring; how
+    many were made."""
+    rows: list[Call] = []
+    for pbx in {pbx for pbx, _ in keys}:
+        found = await repository.calls_by_keys(session, pbx, [k for p, k in keys if p == pbx])
+        rows.extend(row for row in found.values() if row.status is not CallStatus.ENDED)
+    for row, card in zip(rows, await caller_cards(session, policy, rows), strict=True):
+        cache.put((row.pbx, row.call_key), card)
+    return len(rows)
 
 
 async def _cached_cards(
