@@ -18,6 +18,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -44,7 +45,18 @@ def need_service(name: str, host: str, port: int) -> None:
     """Skip (or, in CI, fail) when a real service the test needs is not running."""
     if _reachable(host, port):
         return
-    message = f"{name} not reachable at {host}:{port}"
+    _unavailable(f"{name} not reachable at {host}:{port}")
+
+
+def need_program(name: str, *elsewhere: str) -> str:
+    """The path of a server program a test starts itself (skip, or in CI fail, if missing)."""
+    found = shutil.which(name) or next((p for p in elsewhere if os.access(p, os.X_OK)), None)
+    if found is None:
+        _unavailable(f"{name} not installed (looked on PATH and in {', '.join(elsewhere)})")
+    return found
+
+
+def _unavailable(message: str) -> NoReturn:
     if REQUIRE_SERVICES:
         pytest.fail(message + " (CALLCENTER_REQUIRE_SERVICES=1)")
     pytest.skip(message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 from collections import Counter
@@ -30,7 +31,10 @@ from callcenter.calls.models import Call
 from callcenter.calls.state import CallStatus
 from callcenter.cli_pbx import make_adapter
 from callcenter.context import AppContext
+from callcenter.events import EndReason
+from callcenter.queues.schemas import BoardSnapshot
 from pbx_adapter.ami import AmiClient
+from pbx_adapter.lease import PbxLease
 from pbx_adapter.simulator import AmiSimulator, CallTiming
 
 SECRET = "chaos-secret"
@@ -50,7 +54,7 @@ TIMING = CallTiming(
 )
 """Every call lives at least ~2 s, longer than an outage (≈ DEAD_AFTER_S + reconnect)."""
 
-Fault = Literal["reset", "stall", "restart", "db_cut"]
+Fault = Literal["reset", "stall", "restart", "db_cut", "redis_restart"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +80,35 @@ def chaos_scale() -> ChaosScale:
 
 
 class TruthSimulator(AmiSimulator):
-    """The simulator, noting which of its calls an agent answered (ground truth)."""
+    """The simulator, noting when it started each call and which agent answered which
+    (ground truth)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.answered: set[str] = set()
+        self.agents: dict[str, str] = {}
+        """Linkedid → the queue member interface that answered it."""
+        self.started_at: dict[str, float] = {}
+        """Linkedid → when it was started, on the loop's clock."""
+        self.rang_at: dict[str, float] = {}
+        """Linkedid → when it first rang an agent, on the loop's clock."""
+
+    def start_call(
+        self,
+        queue: str | None = None,
+        caller_num: str | None = None,
+        caller_name: str | None = None,
+    ) -> str:
+        key = super().start_call(queue, caller_num, caller_name)
+        self.started_at[key] = asyncio.get_running_loop().time()
+        return key
 
     def _publish(self, frame: dict[str, str]) -> None:
+        if frame.get("Event") == "AgentCalled":
+            self.rang_at.setdefault(frame.get("Linkedid", ""), asyncio.get_running_loop().time())
         if frame.get("Event") == "AgentConnect":
             self.answered.add(frame.get("Linkedid", ""))
+            self.agents[frame.get("Linkedid", "")] = frame.get("Interface", "")
         super()._publish(frame)
 
 
@@ -108,6 +132,14 @@ class RunResult:
     dead_links: int = 0
     alive_at_restart: set[str] = field(default_factory=set)
     """Calls the PBX restart dropped mid-call."""
+    agents: dict[str, str] = field(default_factory=dict)
+    """Call key → the agent who answered it (ground truth)."""
+    started_at: dict[str, float] = field(default_factory=dict)
+    """Call key → when the simulator started it, on the loop's clock."""
+    rang_at: dict[str, float] = field(default_factory=dict)
+    """Call key → when it first rang an agent, on the loop's clock."""
+    lease_terms: int = 0
+    """How many times the adapter took its PBX lease (with a lease)."""
 
     @property
     def lost(self) -> list[str]:
@@ -157,9 +189,11 @@ class RunResult:
             "resync_after_reset": times("reset", "resynced_s"),
             "resync_after_stall": times("stall", "resynced_s"),
             "resync_after_restart": times("restart", "resynced_s"),
+            "resync_after_redis_restart": times("redis_restart", "resynced_s"),
             "db_outage_recovery": times("db_cut", "resynced_s"),
             "sink_retries": self.sink_retries,
             "dead_links": self.dead_links,
+            "lease_terms": self.lease_terms,
         }
 
 
@@ -206,6 +240,8 @@ async def records_of(ctx: AppContext) -> tuple[dict[str, Call], Counter[str]]:
 
 DbCut = Callable[[], Awaitable[None]]
 """Make the database unreachable (the matching restore is the next call of `db_restore`)."""
+RedisRestart = Callable[[], Awaitable[None]]
+"""Take Redis down and bring it back (returning once it answers again)."""
 
 
 async def run_with_faults(
@@ -219,13 +255,19 @@ async def run_with_faults(
     db_restore: DbCut | None = None,
     db_outage_s: float = 1.5,
     fault_gap_s: tuple[float, float] = (0.3, 0.9),
+    timing: CallTiming = TIMING,
+    lease: PbxLease | None = None,
+    redis_restart: RedisRestart | None = None,
 ) -> RunResult:
     """Generate `calls` calls while injecting `faults` in order; every call must end up
-    recorded and closed. Returns the ground truth, the records and the timings."""
+    recorded and closed. Returns the ground truth, the records and the timings.
+
+    `lease`: the adapter holds it (scale-out); `redis_restart` is the "redis_restart" fault,
+    timed from Redis answering again to the adapter's resync after it took the lease back."""
     rng = random.Random(seed)
-    sim = TruthSimulator("127.0.0.1", 0, "crm", SECRET, timing=TIMING, seed=seed)
+    sim = TruthSimulator("127.0.0.1", 0, "crm", SECRET, timing=timing, seed=seed)
     await sim.start()
-    adapter = make_adapter(ctx, sim.host, sim.port, "crm", SECRET)
+    adapter = make_adapter(ctx, sim.host, sim.port, "crm", SECRET, lease=lease)
     client: AmiClient = adapter.client
     client.ping_interval_s = PING_INTERVAL_S
     client.dead_after_s = DEAD_AFTER_S
@@ -257,6 +299,13 @@ async def run_with_faults(
                 timings.append(FaultTiming(fault, 0.0, loop.time() - began))
                 continue
             count = len(resyncs.done)
+            if fault == "redis_restart":
+                assert redis_restart is not None
+                await redis_restart()
+                back = loop.time()
+                resynced = await resyncs.next_after(count, DETECTION_BOUND_S + RESYNC_BOUND_S)
+                timings.append(FaultTiming(fault, 0.0, resynced - back))
+                continue
             began = loop.time()
             if fault == "stall":
                 dead = client.health.dead_links
@@ -307,6 +356,10 @@ async def run_with_faults(
         sink_retries=int(getattr(sink, "retries", 0)),
         dead_links=client.health.dead_links,
         alive_at_restart=alive_at_restart,
+        agents=dict(sim.agents),
+        started_at=dict(sim.started_at),
+        rang_at=dict(sim.rang_at),
+        lease_terms=adapter.leaseholder.terms if adapter.leaseholder is not None else 0,
     )
 
 
@@ -318,10 +371,57 @@ def assert_complete(result: RunResult) -> None:
     assert not result.open, f"calls left open: {result.open}"
 
 
+def assert_truthful(result: RunResult) -> None:
+    """Every record tells its call as the simulator made it: answered (by the agent who
+    answered) and completed, or never answered and not completed."""
+    wrong: list[str] = []
+    for key in result.started:
+        call = result.records.get(key)
+        if call is None:
+            continue  # `assert_complete` reports it
+        agent = result.agents.get(key)
+        told = (call.answered_at is not None, call.agent if call.answered_at else None)
+        truth = (agent is not None, agent)
+        completed = call.end_reason is EndReason.COMPLETED
+        if told != truth or completed != (agent is not None):
+            wrong.append(f"{key}: recorded {told} {call.end_reason}, truth {truth}")
+    assert not wrong, f"{len(wrong)} records differ from the calls made: {wrong[:5]}"
+
+
 def assert_timings(result: RunResult) -> None:
     for timing in result.faults:
         assert timing.detected_s <= DETECTION_BOUND_S, timing
         assert timing.resynced_s <= RESYNC_BOUND_S, timing
+
+
+Counts = tuple[float | None, float, float | None]
+"""A KPI's value, numerator and denominator."""
+
+
+def board_differences(
+    live: BoardSnapshot, fresh: BoardSnapshot
+) -> dict[tuple[str, str], tuple[Counts | None, Counts | None]]:
+    """(queue, KPI) → (live, fresh) where a live board's KPIs of today differ from those of a
+    board seeded afresh from the records (`LiveQueues.snapshot` of a new board)."""
+
+    def counts(snapshot: BoardSnapshot) -> dict[tuple[str, str], Counts]:
+        return {
+            (view.queue, key): (kpi.value, kpi.numerator, kpi.denominator)
+            for view in snapshot.queues
+            for key, kpi in view.kpis.items()
+        }
+
+    def same(a: float | None, b: float | None) -> bool:
+        return a == b or (a is not None and b is not None and math.isclose(a, b, abs_tol=1e-6))
+
+    counted, recorded = counts(live), counts(fresh)
+    return {
+        key: (counted.get(key), recorded.get(key))
+        for key in counted.keys() | recorded.keys()
+        if key not in counted
+        or key not in recorded
+        or not all(map(same, counted[key], recorded[key]))
+    }
 
 
 def fault_plan(kinds: Mapping[Fault, int], seed: int) -> list[Fault]:
