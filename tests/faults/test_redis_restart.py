@@ -25,7 +25,7 @@ import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -45,8 +45,9 @@ from callcenter.realtime.streams import (
     Subscription,
     user_topic,
 )
-from pbx_adapter.simulator import DEFAULT_QUEUES, CallTiming
+from pbx_adapter.simulator import DEFAULT_QUEUES
 from tests.factories import make_user
+from tests.faults.harness import TIMING as CHAOS_TIMING
 from tests.faults.harness import (
     assert_complete,
     assert_timings,
@@ -66,13 +67,7 @@ LONG_DOWN_S = 8.0
 """A longer outage, long enough for the streams' reconnection backoff to grow."""
 RESUME_BOUND_S = 5.0
 CALLS_PER_S = 2.0
-TIMING = CallTiming(
-    scale=0.2,
-    ring_s=(2.0, 4.0),
-    talk_s=(20.0, 30.0),
-    patience_s=(20.0, 40.0),
-    ring_timeout_s=8.0,
-)
+TIMING = replace(CHAOS_TIMING, scale=0.2)
 """Every call lives at least ~4 s: longer than the adapter is blind (Redis down, the lease
 taken back, the AMI link up again, ≈ 2 s), since a call born and gone while nobody holds
 the PBX is invisible afterwards (AMI has no history)."""
