@@ -44,6 +44,7 @@ from screen_pop import (
     HOST,
     Operator,
     Server,
+    delete_redis_keys,
     free_port,
     gather_limited,
     git_head,
@@ -209,7 +210,7 @@ async def run(args: argparse.Namespace, workdir: Path, url: str, log: IO[bytes])
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 30)
         code = await server.stop()
         if args.redis_url:
-            await delete_prefix(args.redis_url, prefix)
+            await delete_redis_keys(args.redis_url, prefix)
     first, last = points[0], points[-1]
     span = last["connections"] - first["connections"]
     slope = {
@@ -243,18 +244,6 @@ async def run(args: argparse.Namespace, workdir: Path, url: str, log: IO[bytes])
         figures["tracemalloc_bytes_per_connection"] = total
         figures["tracemalloc_growth_first_to_last_step"] = rows
     return figures
-
-
-async def delete_prefix(redis_url: str, prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 def main() -> int:

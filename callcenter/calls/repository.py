@@ -88,46 +88,6 @@ async def extensions_of_user(session: AsyncSession, user_id: int) -> list[str]:
     return list(rows)
 
 
-async def recent_calls_of(
-    session: AsyncSession,
-    *,
-    client_id: int | None,
-    organization_id: int | None,
-    caller_e164: str | None,
-    exclude_call_id: int | None,
-    limit: int = 5,
-) -> Sequence[Call]:
-    conditions = []
-    if client_id is not None:
-        conditions.append(Call.client_id == client_id)
-    if organization_id is not None:
-        conditions.append(Call.organization_id == organization_id)
-    if caller_e164 is not None:
-        conditions.append(Call.caller_e164 == caller_e164)
-    if not conditions:
-        return []
-    query = select(Call).where(or_(*conditions))
-    if exclude_call_id is not None:
-        query = query.where(Call.id != exclude_call_id)
-    rows = await session.scalars(query.order_by(Call.started_at.desc()).limit(limit))
-    return rows.all()
-
-
-async def open_tasks_of(
-    session: AsyncSession, *, client_id: int | None, organization_id: int | None, limit: int = 10
-) -> Sequence[Task]:
-    conditions = []
-    if client_id is not None:
-        conditions.append(Task.client_id == client_id)
-    if organization_id is not None:
-        conditions.append(Task.organization_id == organization_id)
-    if not conditions:
-        return []
-    query = select(Task).where(or_(*conditions), Task.done_at.is_(None))
-    rows = await session.scalars(query.order_by(Task.due_at.is_(None), Task.due_at).limit(limit))
-    return rows.all()
-
-
 @dataclass(frozen=True, slots=True)
 class CardSubject:
     """Whose history a screen-pop card shows: a call's client, organisation and number."""
@@ -172,7 +132,8 @@ _PAST_CALL_COLUMNS = (
 async def recent_calls_for(
     session: AsyncSession, subjects: Iterable[CardSubject], limit: int = 5
 ) -> dict[CardSubject, list[PastCall]]:
-    """`recent_calls_of` for many subjects: on PostgreSQL in one statement whatever their
+    """The last `limit` calls of each subject's client, organisation or number (its own
+    call excluded), newest first: on PostgreSQL in one statement whatever their
     number (a LATERAL lookup per row of the unnested subjects), elsewhere one small
     statement each. Every statement keeps one shape, so it is compiled once."""
     wanted = [s for s in dict.fromkeys(subjects) if _names_someone(s)]
@@ -250,7 +211,8 @@ def _history_query(
 async def open_tasks_for(
     session: AsyncSession, owners: Iterable[tuple[int | None, int | None]], limit: int = 10
 ) -> dict[tuple[int | None, int | None], list[OpenTask]]:
-    """`open_tasks_of` for many (client id, organisation id) pairs, as `recent_calls_for`."""
+    """The first `limit` open tasks of each (client id, organisation id) pair, soonest due
+    first (undated last), queried as `recent_calls_for` does."""
     wanted = [o for o in dict.fromkeys(owners) if o != (None, None)]
     found: dict[tuple[int | None, int | None], list[OpenTask]] = {o: [] for o in wanted}
     if not wanted:
