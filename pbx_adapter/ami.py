@@ -54,7 +54,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pbx_adapter.frames import Frame, FrameParser, RejectedFrame
+from pbx_adapter.frames import EventFilter, Frame, FrameParser, RejectedFrame
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class AmiHealth:
     resyncs: int
     """`on_connected` calls (one per login)."""
     frames_rejected: int
+    frames_ignored: int
+    """Events dropped unread because nothing here reads them (`events` of the client)."""
     originates_sent: int
     originates_unknown: int
     dead_links: int
@@ -137,14 +139,16 @@ class _LinkCallbacks(Protocol):
 
     def on_rejected(self, rejected: list[RejectedFrame]) -> None: ...
 
+    def on_ignored(self, count: int) -> None: ...
+
 
 class _GuardedProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no type hints
     """panoramisk's protocol with our byte-level framing and no re-sending of actions."""
 
-    def __init__(self, callbacks: _LinkCallbacks) -> None:
+    def __init__(self, callbacks: _LinkCallbacks, wanted: EventFilter | None = None) -> None:
         super().__init__()
         self._callbacks = callbacks
-        self._parser = FrameParser()
+        self._parser = FrameParser(wanted=wanted)
         self._raw: dict[str, list[Frame]] = {}
         loop = asyncio.get_running_loop()
         self.banner: asyncio.Future[str] = loop.create_future()
@@ -168,6 +172,9 @@ class _GuardedProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk has no 
         rejected = self._parser.take_rejected()
         if rejected:
             self._callbacks.on_rejected(rejected)
+        if self._parser.ignored:
+            self._callbacks.on_ignored(self._parser.ignored)
+            self._parser.ignored = 0
         if not frames:
             return
         arrival = datetime.now(UTC)
@@ -263,6 +270,7 @@ class AmiClient(_LinkCallbacks):
         pbx: str = "default",
         registry: CollectorRegistry | None = None,
         seed: int | None = None,
+        events: EventFilter | None = None,
     ) -> None:
         for name, value in (
             ("ping_interval_s", ping_interval_s),
@@ -282,6 +290,8 @@ class AmiClient(_LinkCallbacks):
         self.username = username
         self._secret = secret
         self._on_frame = on_frame
+        self._wanted = events.including("Shutdown") if events is not None else None
+        """Events `on_frame` is given (None: all); `Shutdown` is read here."""
         self._on_connected = on_connected
         self.ping_interval_s = ping_interval_s
         self.dead_after_s = dead_after_s
@@ -315,6 +325,7 @@ class AmiClient(_LinkCallbacks):
         self._logins = 0
         self._resyncs = 0
         self._frames_rejected = 0
+        self._frames_ignored = 0
         self._originates_sent = 0
         self._originates_unknown = 0
         self._dead_links = 0
@@ -339,6 +350,7 @@ class AmiClient(_LinkCallbacks):
             reconnects=max(0, self._logins - 1),
             resyncs=self._resyncs,
             frames_rejected=self._frames_rejected,
+            frames_ignored=self._frames_ignored,
             originates_sent=self._originates_sent,
             originates_unknown=self._originates_unknown,
             dead_links=self._dead_links,
@@ -443,7 +455,7 @@ class AmiClient(_LinkCallbacks):
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, protocol = await loop.create_connection(
-                    lambda: _GuardedProtocol(self), self.host, self.port
+                    lambda: _GuardedProtocol(self, self._wanted), self.host, self.port
                 )
                 self.banner = await protocol.banner
         except (OSError, TimeoutError):
@@ -564,6 +576,9 @@ class AmiClient(_LinkCallbacks):
             if self._frames_rejected < _REJECTS_LOGGED:
                 log.warning("AMI frame rejected (%s): %r", item.reason, item.raw[:120])
             self._frames_rejected += 1
+
+    def on_ignored(self, count: int) -> None:
+        self._frames_ignored += count
 
     def _events_per_s(self) -> float:
         now = int(time.monotonic())
@@ -896,6 +911,12 @@ _HEALTH_METRICS: tuple[tuple[str, str, str, Callable[[AmiHealth], float]], ...] 
         "Malformed AMI frames.",
         "counter",
         lambda h: h.frames_rejected,
+    ),
+    (
+        "callcenter_ami_frames_ignored",
+        "AMI events dropped unparsed: nothing reads them.",
+        "counter",
+        lambda h: h.frames_ignored,
     ),
     (
         "callcenter_ami_originates_sent",

@@ -28,7 +28,13 @@ from pbx_adapter.ami import AmiClient
 from pbx_adapter.frames import Frame
 from pbx_adapter.lease import LeaseGrant, Leaseholder, LeaseLost, PbxLease
 from pbx_adapter.resync import queue_snapshot, reconcile, snapshot_from_frames
-from pbx_adapter.translate import TranslatorState, frame_time, translate, translate_queue
+from pbx_adapter.translate import (
+    EVENTS_READ,
+    TranslatorState,
+    frame_time,
+    translate,
+    translate_queue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +329,7 @@ class AmiAdapter:
             backoff_max_s=backoff_max_s,
             pbx=pbx,
             registry=registry,
+            events=EVENTS_READ,
         )
         self.resync_events = 0
 

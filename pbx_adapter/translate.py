@@ -71,6 +71,7 @@ from callcenter.events import (
     RecordingStarted,
     StopRingReason,
 )
+from pbx_adapter.frames import EventFilter
 
 LOCAL_PREFIX = "Local/"
 MAX_CALL_KEY = 128
@@ -738,15 +739,19 @@ def _stop_ringing(
 # --- variables, recordings, transfers ----------------------------------------------------
 
 
+RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
+QUEUE_STATUS_VARIABLE = "QUEUESTATUS"
+
+
 def _on_var_set(state: TranslatorState, f: _Frame) -> Result:
     variable = f.get("Variable")
-    if variable == "MIXMONITOR_FILENAME":
+    if variable == RECORDING_VARIABLE:
         info = state.channels.get(f.uniqueid)
         value = f.get("Value")
         if info is None or not value or info.recording_file == value:
             return state, []
         return _with_channel(state, replace(info, recording_file=value)), []
-    if variable == "QUEUESTATUS" and f.get("Value").upper() in QUEUE_GAVE_UP:
+    if variable == QUEUE_STATUS_VARIABLE and f.get("Value").upper() in QUEUE_GAVE_UP:
         track = state.calls.get(f.linkedid)
         if track is None or track.outcome is EndReason.QUEUE_TIMEOUT:
             return state, []
@@ -1017,3 +1022,8 @@ _QUEUE_HANDLERS: Mapping[str, _QueueHandler] = {
 """AMI event name → queue-event handler (a second table: `translate`'s call events and
 their tests stay exactly as they were). `QueueMemberPaused` is the pre-Asterisk-12 name; a
 caller who abandons leaves the queue at `QueueCallerAbandon` (its `QueueCallerLeave` follows)."""
+
+EVENTS_READ = EventFilter(
+    set(_HANDLERS) | set(_QUEUE_HANDLERS), {RECORDING_VARIABLE, QUEUE_STATUS_VARIABLE}
+)
+"""The AMI events the translators read: the AMI reader may drop the rest unparsed."""
