@@ -27,12 +27,16 @@ import json
 import logging
 import os
 import random
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from callcenter.config import Settings, get_settings
 from callcenter.db import utcnow
@@ -41,6 +45,7 @@ from callcenter.jobs.runner import JobSpec, describe_error, retry_policy, run_on
 from callcenter.jobs.service import record_dead_letter
 from workers.metrics import WorkerMetrics
 from workers.metrics import install as install_metrics
+from workers.task_messages import TaskMessages
 from workers.tasks import TASKS, check_settings, periodic_jobs
 
 if TYPE_CHECKING:
@@ -72,26 +77,104 @@ def check_visibility(settings: Settings, specs: Sequence[JobSpec]) -> None:
         )
 
 
-class CeleryJobs:
-    """Sends committed jobs to the broker from a thread, so a commit never waits on Redis."""
+MAX_QUEUED_JOBS = 10_000
+"""Jobs waiting for Redis beyond this are dropped (with a warning): the sweep sends them again."""
+PUSH_BATCH = 100
+"""Jobs built and pushed per round trip: a burst holds the event loop ~10 ms at a time."""
+REDIS_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
 
-    def __init__(self, app: Celery) -> None:
+
+class CeleryJobs:
+    """Sends committed jobs to the broker; the committing code never waits on Redis.
+
+    On an event loop the jobs are queued in memory and one sender task, started when jobs
+    arrive and ending when none are left, pushes everything queued so far with one pipelined
+    round trip (asyncio Redis client, messages from `TaskMessages`). Without a running loop
+    (a sync caller) they go at once through `app.send_task`. A job Redis does not take is
+    dropped and logged: `calls.sweep_followups` sends missing work again.
+    """
+
+    def __init__(self, app: Celery, *, max_queued: int = MAX_QUEUED_JOBS) -> None:
         self._app = app
-        self._sending: set[asyncio.Future[None]] = set()
+        self._messages = TaskMessages(app)
+        self._max_queued = max_queued
+        self._queued: deque[Job] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._redis: aioredis.Redis | None = None
+        self._dropped = 0
+        """Jobs dropped since Redis last took a batch (0: no failure burst going on)."""
+        self._overflowing = False
 
     def start(self, ctx: AppContext) -> None:
         """Nothing to bind: the workers run the jobs."""
 
     def send(self, jobs: Sequence[Job]) -> None:
-        batch = list(jobs)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._send_now(batch)
+            self._send_now(jobs)
             return
-        future = loop.create_task(asyncio.to_thread(self._send_now, batch))
-        self._sending.add(future)
-        future.add_done_callback(self._sending.discard)
+        self._enqueue(jobs)
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send_queued())
+
+    def _enqueue(self, jobs: Sequence[Job]) -> None:
+        room = max(0, self._max_queued - len(self._queued))
+        if len(jobs) > room and not self._overflowing:
+            self._overflowing = True
+            log.warning(
+                "more than %d jobs wait for Redis; dropping new ones until they are sent"
+                " (the sweep will send them again)",
+                self._max_queued,
+            )
+        self._queued.extend(jobs[:room])
+
+    async def _send_queued(self) -> None:
+        while self._queued:
+            batch = [self._queued.popleft() for _ in range(min(PUSH_BATCH, len(self._queued)))]
+            await self._push(batch)
+        self._overflowing = False
+
+    async def _push(self, jobs: Sequence[Job]) -> None:
+        messages = []
+        for job in jobs:
+            try:
+                messages.append(self._messages.build(job.name, job.wire()))
+            except Exception:
+                log.exception("could not build job %s; the sweep will send it again", job.key)
+        if not messages:
+            return
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                for message in messages:
+                    pipe.lpush(message.key, message.payload)
+                await pipe.execute()
+        except (aioredis.RedisError, OSError) as exc:
+            if not self._dropped:
+                log.warning(
+                    "Redis did not take %d job(s) (%r); dropping jobs until it does"
+                    " (the sweep will send them again)",
+                    len(messages),
+                    exc,
+                )
+            self._dropped += len(messages)
+            return
+        if self._dropped:
+            log.warning("Redis takes jobs again; %d job(s) were dropped", self._dropped)
+            self._dropped = 0
+
+    def _client(self) -> aioredis.Redis:
+        if self._redis is None:
+            # One retry on a broken connection (a restarted server): a duplicate push after
+            # a lost reply is harmless, every job is idempotent.
+            self._redis = aioredis.Redis.from_url(
+                self._app.conf.broker_url,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 1),
+            )
+        return self._redis
 
     def _send_now(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -101,12 +184,27 @@ class CeleryJobs:
                 log.exception("could not send job %s; the sweep will send it again", job.key)
 
     async def drain(self) -> None:
-        while self._sending:
-            await asyncio.gather(*list(self._sending), return_exceptions=True)
+        """Wait until every job queued so far has been pushed to Redis (or dropped)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.wait([self._sender])
 
     async def close(self) -> None:
-        if self._sending:
-            await asyncio.wait(list(self._sending), timeout=10)
+        """Push what is queued (for at most `CLOSE_TIMEOUT_S`), then close the Redis client."""
+        sender = self._sender
+        if sender is not None and not sender.done():
+            await asyncio.wait([sender], timeout=CLOSE_TIMEOUT_S)
+            if not sender.done():
+                log.warning(
+                    "jobs not all sent to Redis within %g s of closing (%d still queued);"
+                    " the sweep will send them",
+                    CLOSE_TIMEOUT_S,
+                    len(self._queued),
+                )
+                sender.cancel()
+                await asyncio.wait([sender])
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
 
 
 class WorkerRuntime:

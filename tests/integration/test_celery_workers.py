@@ -2,7 +2,8 @@
 mid-task, the task runs again and its effect happens exactly once; failures end as dead letters.
 
 Each test starts `callcenter worker` (prefork, one process) as a subprocess with its settings
-in the environment, on Redis database 14 under a key prefix of its own.
+in the environment, on Redis database 14 under a key prefix of its own. The test process sends
+its jobs through CeleryJobs' pipelined Redis path (never `send_task`): the workers run them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 from sqlalchemy import func, select
 
 from callcenter.auth.models import AuditEntry
@@ -141,6 +143,21 @@ def broker() -> Iterator[Broker]:
     made = Broker()
     yield made
     made.close()
+
+
+@pytest.fixture(autouse=True)
+def no_send_task(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Jobs sent here on an event loop must take CeleryJobs' pipelined path, not send_task."""
+    used: list[str] = []
+    original = Celery.send_task
+
+    def recording(app: Celery, name: str, *args: Any, **kwargs: Any) -> Any:
+        used.append(name)
+        return original(app, name, *args, **kwargs)
+
+    monkeypatch.setattr(Celery, "send_task", recording)
+    yield
+    assert used == [], f"sent by send_task on an event loop: {used}"
 
 
 @pytest.fixture

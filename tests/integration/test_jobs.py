@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,18 +18,16 @@ from callcenter.auth.models import AuditEntry, Role
 from callcenter.calls.followups import sweep_job, wrong_number_job
 from callcenter.calls.models import Call, Outcome
 from callcenter.calls.service import ingest
-from callcenter.config import Settings
-from callcenter.context import AppContext, build_context
+from callcenter.context import AppContext
 from callcenter.db import make_sessionmaker, utcnow
 from callcenter.jobs import Job, RetryPolicy
 from callcenter.jobs.models import DeadLetter
 from callcenter.jobs.runner import InProcessJobs, JobSpec
 from callcenter.jobs.service import record_dead_letter
-from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
+from callcenter.realtime.streams import user_topic
 from callcenter.tasks.models import Task
 from tests.factories import login_as, make_user
 from tests.integration.test_wrong_numbers import call_events
-from workers.celery_app import CeleryJobs
 from workers.reminders import reminders_job
 
 
@@ -195,49 +192,6 @@ async def test_given_dead_letter_when_admin_requeues_then_the_job_runs_once_and_
     assert (await client.get("/api/admin/dead-letters")).json()["total"] == 0
     every: dict[str, Any] = (await client.get("/api/admin/dead-letters?open_only=false")).json()
     assert every["items"][0]["requeued_at"] is not None
-
-
-class StuckBroker:
-    """A Celery app whose broker does not answer until told to."""
-
-    def __init__(self) -> None:
-        self.answer = threading.Event()
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def send_task(self, name: str, kwargs: dict[str, Any]) -> None:
-        self.answer.wait(10)
-        self.sent.append((name, kwargs))
-
-
-async def test_given_broker_not_answering_when_a_call_ends_then_the_live_path_does_not_wait(
-    settings: Settings,
-) -> None:
-    broker = StuckBroker()
-    ctx = build_context(settings, jobs=CeleryJobs(broker))
-    async with ctx.sessionmaker() as session:
-        await make_user(session, login="anna", extensions=["101"])
-        await session.commit()
-    stream = await ctx.streams.subscribe([SUPERVISOR_CALLS_TOPIC], {})
-    try:
-        await ctx.call_event_sink()(call_events("c1", "+79161234567", talk_s=1.0))
-
-        # The batch is committed and published while the send still waits on the broker.
-        first = json.loads((await anext(aiter(stream))).data)
-        assert first["type"] == "call.updated"
-        assert broker.sent == []
-        broker.answer.set()
-        await ctx.jobs.drain()
-        call_id = first["call"]["id"]
-        assert broker.sent == [
-            (
-                "calls.apply_wrong_number_rules",
-                {"key": f"wrong_number:{call_id}", "args": {"call_id": call_id}},
-            )
-        ]
-    finally:
-        broker.answer.set()
-        await stream.close()
-        await ctx.close()
 
 
 async def test_given_a_due_reminder_when_beat_sends_the_reminders_job_then_it_goes_out_once(
