@@ -53,23 +53,30 @@ async def insert_new_events(session: AsyncSession, events: Sequence[CallEvent]) 
         }
         for e in events
     ]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # One statement for any batch size (compiled once), sent as multi-row INSERTs.
-    statement = (
-        insert(PbxEvent)
-        .on_conflict_do_nothing(index_elements=["pbx", "event_id"])
-        .returning(PbxEvent.event_id)
-    )
-    result = await session.execute(statement, rows)
+    result = await session.execute(_NEW_EVENTS[_dialect(session)], rows)
     return set(result.scalars().all())
+
+
+_NEW_EVENTS = {
+    name: dialect.insert(PbxEvent)
+    .on_conflict_do_nothing(index_elements=["pbx", "event_id"])
+    .returning(PbxEvent.event_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+"""The statements of the ingest path are built once: each batch runs them, and building
+one costs more CPU than the database takes to run it."""
+
+_CALLS_BY_KEYS = select(Call).where(
+    Call.pbx == bindparam("pbx"), Call.call_key.in_(bindparam("keys", expanding=True))
+)
 
 
 async def calls_by_keys(session: AsyncSession, pbx: str, keys: Iterable[str]) -> dict[str, Call]:
     wanted = list(set(keys))
     if not wanted:
         return {}
-    rows = await session.scalars(select(Call).where(Call.pbx == pbx, Call.call_key.in_(wanted)))
+    rows = await session.scalars(_CALLS_BY_KEYS, {"pbx": pbx, "keys": wanted})
     return {c.call_key: c for c in rows}
 
 
@@ -141,42 +148,26 @@ async def recent_calls_for(
     if not wanted:
         return found
     if _dialect(session) == "postgresql":
-        given = (
-            func.unnest(
-                _int_array("refs", range(len(wanted))),
-                _int_array("client_ids", [s.client_id for s in wanted]),
-                _int_array("organization_ids", [s.organization_id for s in wanted]),
-                bindparam("e164s", [s.caller_e164 for s in wanted], type_=ARRAY(String)),
-                _int_array("excluded", [s.exclude_call_id for s in wanted]),
-            )
-            .table_valued("ref", "client_id", "organization_id", "e164", "excluded")
-            .render_derived()
-        )
-        history = (
-            _history_query(
-                given.c.client_id, given.c.organization_id, given.c.e164, given.c.excluded
-            )
-            .limit(limit)
-            .lateral()
-        )
-        query = select(given.c.ref, *history.c).select_from(given).join(history, true())
-        for ref, *values in await session.execute(query):
+        params: dict[str, Any] = {
+            "refs": list(range(len(wanted))),
+            "client_ids": [s.client_id for s in wanted],
+            "organization_ids": [s.organization_id for s in wanted],
+            "e164s": [s.caller_e164 for s in wanted],
+            "excluded": [s.exclude_call_id for s in wanted],
+            "limit": limit,
+        }
+        for ref, *values in await session.execute(_HISTORIES, params):
             found[wanted[ref]].append(PastCall(*values))
         return found
-    query = _history_query(
-        bindparam("client_id", type_=Integer),
-        bindparam("organization_id", type_=Integer),
-        bindparam("e164", type_=String),
-        bindparam("excluded", type_=Integer),
-    ).limit(limit)
     for subject in wanted:
         params = {
             "client_id": subject.client_id,
             "organization_id": subject.organization_id,
             "e164": subject.caller_e164,
             "excluded": subject.exclude_call_id,
+            "limit": limit,
         }
-        found[subject] = [PastCall(*row) for row in await session.execute(query, params)]
+        found[subject] = [PastCall(*row) for row in await session.execute(_HISTORY, params)]
     return found
 
 
@@ -218,27 +209,19 @@ async def open_tasks_for(
     if not wanted:
         return found
     if _dialect(session) == "postgresql":
-        given = (
-            func.unnest(
-                _int_array("refs", range(len(wanted))),
-                _int_array("client_ids", [client for client, _ in wanted]),
-                _int_array("organization_ids", [org for _, org in wanted]),
-            )
-            .table_valued("ref", "client_id", "organization_id")
-            .render_derived()
-        )
-        tasks = _tasks_query(given.c.client_id, given.c.organization_id).limit(limit).lateral()
-        query = select(given.c.ref, *tasks.c).select_from(given).join(tasks, true())
-        for ref, *values in await session.execute(query):
+        params: dict[str, Any] = {
+            "refs": list(range(len(wanted))),
+            "client_ids": [client for client, _ in wanted],
+            "organization_ids": [org for _, org in wanted],
+            "limit": limit,
+        }
+        for ref, *values in await session.execute(_OPEN_TASKS_OF_MANY, params):
             found[wanted[ref]].append(OpenTask(*values))
         return found
-    query = _tasks_query(
-        bindparam("client_id", type_=Integer), bindparam("organization_id", type_=Integer)
-    ).limit(limit)
     for client_id, organization_id in wanted:
-        params = {"client_id": client_id, "organization_id": organization_id}
+        params = {"client_id": client_id, "organization_id": organization_id, "limit": limit}
         found[(client_id, organization_id)] = [
-            OpenTask(*row) for row in await session.execute(query, params)
+            OpenTask(*row) for row in await session.execute(_OPEN_TASKS, params)
         ]
     return found
 
@@ -256,8 +239,57 @@ def _tasks_query(
     )
 
 
-def _int_array(name: str, values: Iterable[int | None]) -> BindParameter[Any]:
-    return bindparam(name, list(values), type_=ARRAY(Integer))
+def _int_array(name: str) -> BindParameter[Any]:
+    return bindparam(name, type_=ARRAY(Integer))
+
+
+def _histories_query() -> Select[*tuple[Any, ...]]:
+    """PostgreSQL: the history of every subject of the arrays, by a LATERAL lookup per row."""
+    given = (
+        func.unnest(
+            _int_array("refs"),
+            _int_array("client_ids"),
+            _int_array("organization_ids"),
+            bindparam("e164s", type_=ARRAY(String)),
+            _int_array("excluded"),
+        )
+        .table_valued("ref", "client_id", "organization_id", "e164", "excluded")
+        .render_derived()
+    )
+    history = (
+        _history_query(given.c.client_id, given.c.organization_id, given.c.e164, given.c.excluded)
+        .limit(bindparam("limit", type_=Integer))
+        .lateral()
+    )
+    return select(given.c.ref, *history.c).select_from(given).join(history, true())
+
+
+def _open_tasks_of_many_query() -> Select[*tuple[Any, ...]]:
+    given = (
+        func.unnest(_int_array("refs"), _int_array("client_ids"), _int_array("organization_ids"))
+        .table_valued("ref", "client_id", "organization_id")
+        .render_derived()
+    )
+    tasks = (
+        _tasks_query(given.c.client_id, given.c.organization_id)
+        .limit(bindparam("limit", type_=Integer))
+        .lateral()
+    )
+    return select(given.c.ref, *tasks.c).select_from(given).join(tasks, true())
+
+
+# Built once: a screen pop runs them, and building one costs more than running it.
+_HISTORIES = _histories_query()
+_HISTORY = _history_query(
+    bindparam("client_id", type_=Integer),
+    bindparam("organization_id", type_=Integer),
+    bindparam("e164", type_=String),
+    bindparam("excluded", type_=Integer),
+).limit(bindparam("limit", type_=Integer))
+_OPEN_TASKS_OF_MANY = _open_tasks_of_many_query()
+_OPEN_TASKS = _tasks_query(
+    bindparam("client_id", type_=Integer), bindparam("organization_id", type_=Integer)
+).limit(bindparam("limit", type_=Integer))
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -438,9 +470,13 @@ async def lock_pbx_writes(session: AsyncSession, pbx: str) -> None:
     PostgreSQL: a transaction-scoped advisory lock on the PBX. SQLite has one writer at a
     time already: this transaction holds the write lock since its first insert.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        key = func.hashtextextended(literal(f"callcenter:pbx-writes:{pbx}"), 0)
-        await session.execute(select(func.pg_advisory_xact_lock(key)))
+    if _dialect(session) == "postgresql":
+        await session.execute(_PBX_WRITES_LOCK, {"lock": f"callcenter:pbx-writes:{pbx}"})
+
+
+_PBX_WRITES_LOCK = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock", type_=String), 0))
+)
 
 
 # -- agents' unanswered rings (the reports' missed calls) ----------------------------------
@@ -475,33 +511,42 @@ async def add_unanswered_rings(
         }
         for facts, agent, stopped_at in rings
     ]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(_ADD_UNANSWERED_RINGS[_dialect(session)], rows)
+
+
+def _add_unanswered_rings_statement(upsert: Any) -> Any:
     statement = upsert(UnansweredRing)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[UnansweredRing.call_id, UnansweredRing.agent],
         set_={"stopped_at": statement.excluded.stopped_at},
         where=statement.excluded.stopped_at < UnansweredRing.stopped_at,
     )
-    await session.execute(statement, rows)
+
+
+_ADD_UNANSWERED_RINGS = {
+    "postgresql": _add_unanswered_rings_statement(postgresql.insert),
+    "sqlite": _add_unanswered_rings_statement(sqlite.insert),
+}
 
 
 async def copy_to_unanswered_rings(session: AsyncSession, calls: Sequence[RingCallFacts]) -> None:
     """Bring the copies of these calls' facts in their unanswered rings up to date."""
     if not calls:
         return
-    statement = (
-        update(UnansweredRing)
-        .where(UnansweredRing.call_id == bindparam("b_call_id"))
-        .values(call_ended_at=bindparam("b_ended_at"), call_answered_by=bindparam("b_answered_by"))
-    )
     params = [
         {"b_call_id": c.call_id, "b_ended_at": c.ended_at, "b_answered_by": c.answered_by}
         for c in calls
     ]
     # A Core executemany: one statement for the batch, not the ORM's update by primary key.
     connection = await session.connection()
-    await connection.execute(statement, params)
+    await connection.execute(_COPY_TO_UNANSWERED_RINGS, params)
+
+
+_COPY_TO_UNANSWERED_RINGS = (
+    update(UnansweredRing)
+    .where(UnansweredRing.call_id == bindparam("b_call_id"))
+    .values(call_ended_at=bindparam("b_ended_at"), call_answered_by=bindparam("b_answered_by"))
+)
 
 
 async def rebuild_unanswered_rings(session: AsyncSession) -> None:
