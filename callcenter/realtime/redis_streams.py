@@ -109,6 +109,28 @@ return {epoch, seq}
 """
 )
 
+_PUBLISH_MANY = (
+    _CURRENT_EPOCH
+    + """
+-- KEYS: epoch, all, then seq:<topic>, t:<topic> per event
+-- ARGV: candidate epoch, firehose size, replay size, history ttl ms, then topic, event per event
+-- `_PUBLISH` for each event in order, in one call: the epoch, then each event's seq.
+local epoch = current_epoch(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local out = {epoch}
+for i = 1, (#KEYS - 2) / 2 do
+  local seq_key, topic_key = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local topic, event = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  local seq = redis.call('INCR', seq_key)
+  redis.call('XADD', topic_key, 'MAXLEN', '~', ARGV[3], '0-' .. seq, 'e', epoch, 'd', event)
+  redis.call('PEXPIRE', topic_key, ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', epoch, 't', topic, 's', seq,
+    'd', event)
+  out[#out + 1] = seq
+end
+return out
+"""
+)
+
 _POSITIONS = (
     _CURRENT_EPOCH
     + """
@@ -320,6 +342,7 @@ class RedisStreams:
             client_name=self.reader_name,
         )
         self._publish = self._redis.register_script(_PUBLISH)
+        self._publish_many = self._redis.register_script(_PUBLISH_MANY)
         self._positions = self._redis.register_script(_POSITIONS)
         self._replay = self._redis.register_script(_REPLAY)
         self._rotate = self._redis.register_script(_ROTATE)
@@ -363,41 +386,33 @@ class RedisStreams:
         return f"{epoch}-{seq}"
 
     async def publish_many(self, events: Sequence[OutgoingEvent]) -> list[str]:
-        """`publish` for each event, pipelined: one round trip for them all."""
+        """`publish` for each event, in order, by one script call (one round trip, one
+        command to encode and parse whatever the number of events)."""
         if not events:
             return []
         if self._recovery is not None:
             self._dropped += len(events)
             return [""] * len(events)
+        keys = [self._epoch_key, self._all_key]
+        args: list[str | int] = [
+            _new_epoch(),
+            self._firehose_size,
+            self._replay_size,
+            self._history_ttl_ms,
+        ]
+        for topic, event_type, payload in events:
+            keys += (self._seq_key(topic), self._topic_key(topic))
+            args += (topic, encode_event("\0", topic, event_type, payload))
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for topic, event_type, payload in events:
-                    await self._publish(
-                        keys=[
-                            self._epoch_key,
-                            self._all_key,
-                            self._seq_key(topic),
-                            self._topic_key(topic),
-                        ],
-                        args=[
-                            _new_epoch(),
-                            self._firehose_size,
-                            self._replay_size,
-                            self._history_ttl_ms,
-                            topic,
-                            encode_event("\0", topic, event_type, payload),
-                        ],
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
+            epoch, *seqs = await self._publish_many(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             log.warning("%d events dropped: Redis refused them (%s)", len(events), exc)
             self._dropped += len(events)
             if self._recovery is None:
                 self._recovery = asyncio.create_task(self._recover(), name="redis-streams-recovery")
             return [""] * len(events)
-        self.epoch = str(replies[-1][0])
-        return [f"{epoch}-{seq}" for epoch, seq in replies]
+        self.epoch = str(epoch)
+        return [f"{epoch}-{seq}" for seq in seqs]
 
     async def _recover(self) -> None:
         """Events were dropped: once Redis answers, start a new epoch (every client reloads)."""
