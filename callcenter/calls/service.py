@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from callcenter import jobs
 from callcenter.calls import followups, repository
@@ -186,6 +187,36 @@ def _write(row: Call, state: CallState) -> None:
     row.talk_seconds = state.talk_seconds
 
 
+_STATE_COLUMNS = (
+    "direction",
+    "caller_num",
+    "caller_name",
+    "callee_num",
+    "status",
+    "queue",
+    "agent",
+    "agent_name",
+    "ringing_agents",
+    "started_at",
+    "queued_at",
+    "answered_at",
+    "ended_at",
+    "end_reason",
+    "ended_by",
+    "recording",
+    "wait_seconds",
+    "talk_seconds",
+)
+"""The columns `_write` sets: the call's state, written by ingest alone."""
+
+
+def _mark_state_written(row: Call) -> None:
+    """Put every state column in the row's UPDATE, changed or not. The ORM sends one UPDATE
+    per set of changed columns; this way the batch's changed calls share one executemany."""
+    for name in _STATE_COLUMNS:
+        flag_modified(row, name)
+
+
 async def ingest(
     session: AsyncSession,
     policy: IngestPolicy,
@@ -216,6 +247,8 @@ async def ingest(
     to_identify: list[Call] = []
     for entry in touched.values():
         _write(entry.row, entry.state)
+        if entry.before is not None and entry.before != entry.state:
+            _mark_state_written(entry.row)
         caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
         if caller_changed and entry.state.caller_num:
             to_identify.append(entry.row)

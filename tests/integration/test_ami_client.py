@@ -18,7 +18,7 @@ from pbx_adapter.ami import (
     OriginateOutcome,
     render_metrics,
 )
-from pbx_adapter.frames import Frame, serialize_frame
+from pbx_adapter.frames import EventFilter, Frame, serialize_frame
 from pbx_adapter.simulator import AmiSimulator, load_replay
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
@@ -67,6 +67,7 @@ async def running(
     secret: str = SECRET,
     ping_interval_s: float = 0.2,
     dead_after_s: float = 1.0,
+    events: EventFilter | None = None,
 ) -> AsyncIterator[tuple[AmiClient, asyncio.Task[None]]]:
     client = AmiClient(
         "127.0.0.1",
@@ -82,6 +83,7 @@ async def running(
         action_timeout_s=3.0,
         pbx="lab",
         seed=1,
+        events=events,
     )
     task = asyncio.create_task(client.run())
     try:
@@ -364,6 +366,29 @@ async def test_given_a_running_client_when_metrics_are_rendered_then_they_show_i
         assert 'callcenter_ami_originates_sent_total{pbx="lab"} 0.0' in text
         standalone = render_metrics(client.health, pbx="other").decode()
         assert 'callcenter_ami_reconnects_total{pbx="other"} 0.0' in standalone
+
+
+async def test_given_an_event_filter_then_unread_events_are_counted_and_the_rest_delivered(
+    sim: AmiSimulator,
+) -> None:
+    recorder = Recorder()
+    async with running(sim, recorder, events=EventFilter({"Newchannel"})) as (client, _):
+        await eventually(lambda: recorder.connects == 1)
+        before = client.health.frames_ignored  # the login's own events (FullyBooted, ...)
+        await sim.send_raw(
+            serialize_frame({"Event": "Newexten", "Channel": "SIP/1-01"})
+            + serialize_frame({"Event": "Newchannel", "Channel": "SIP/1-01", "Uniqueid": "1.1"})
+        )
+        await eventually(lambda: bool(recorder.events("Newchannel")))
+        assert recorder.events("Newexten") == []
+        ignored = client.health.frames_ignored
+        assert ignored == before + 1
+        assert client.health.frames_rejected == 0
+        text = render_metrics(client).decode()
+        assert f'callcenter_ami_frames_ignored_total{{pbx="lab"}} {float(ignored)}' in text
+        # The client's own `Shutdown` handling still sees the event.
+        await sim.send_raw(serialize_frame({"Event": "Shutdown", "Shutdown": "Cleanly"}))
+        await eventually(lambda: bool(recorder.events("Shutdown")))
 
 
 async def test_given_no_pbx_listening_then_the_client_backs_off_and_connects_later() -> None:
