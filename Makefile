@@ -38,6 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/kpi_report.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/wallboard.py
+	$(BIN)/python bench/screen_pop.py --scale-out
+	$(BIN)/python bench/ws_memory.py
+	$(BIN)/python bench/celery_send.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
