@@ -105,7 +105,6 @@ def make_adapter(
     while holding it, and its writes are fenced by it (several adapter processes per PBX).
     The first adapter made (or the default PBX's) answers the health and control endpoints.
     """
-    from callcenter.calls.ingest import CallEventSink
     from callcenter.phones import phone_identity
     from pbx_adapter.lease import LeaseFence
     from pbx_adapter.runner import AmiAdapter
@@ -122,7 +121,7 @@ def make_adapter(
         username=username,
         secret=secret,
         pbx=pbx,
-        sink=CallEventSink(ctx.sessionmaker, policy, ctx.streams, fence=fence),
+        sink=ctx.call_event_sink(policy, fence),
         open_calls=lambda: _open_calls_of(ctx, pbx),
         live_sink=ctx.live_queues(),
         ping_interval_s=settings.ami_ping_interval_s,

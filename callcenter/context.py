@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.auth.ratelimit import LoginRateLimiter
-from callcenter.calls.ingest import CallEventSink
+from callcenter.calls.ingest import CallEventSink, WriteFence
 from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
 from callcenter.control.pbx import PbxControl
@@ -39,6 +39,8 @@ class AppContext:
     """Actions on the PBX (pause, queues, spy, originate); None when no adapter runs here."""
     queues_board: LiveQueues | None = None
     """The live queue board; made on first use by `live_queues()`."""
+    sinks: list[CallEventSink] = field(default_factory=list)
+    """The call event sinks made by `call_event_sink()`."""
 
     def ingest_policy(self) -> IngestPolicy:
         """How PBX events become records under these settings."""
@@ -51,9 +53,16 @@ class AppContext:
             auto_create_clients=self.settings.auto_create_clients,
         )
 
-    def call_event_sink(self) -> CallEventSink:
-        """Where an adapter in this process sends its call events."""
-        return CallEventSink(self.sessionmaker, self.ingest_policy(), self.streams)
+    def call_event_sink(
+        self, policy: IngestPolicy | None = None, fence: WriteFence | None = None
+    ) -> CallEventSink:
+        """Where an adapter in this process sends its call events (closed with the context,
+        so no card prefetch outlives the database engine)."""
+        sink = CallEventSink(
+            self.sessionmaker, policy or self.ingest_policy(), self.streams, fence=fence
+        )
+        self.sinks.append(sink)
+        return sink
 
     def live_queues(self) -> LiveQueues:
         """This process's live queue board: the live sink of an adapter here, and what the
@@ -72,6 +81,8 @@ class AppContext:
         return self.queues_board
 
     async def close(self) -> None:
+        for sink in self.sinks:
+            await sink.close()
         await self.jobs.close()
         if self.queues_board is not None:
             await self.queues_board.close()

@@ -218,7 +218,8 @@ async def test_given_a_holder_whose_lease_is_taken_then_it_disconnects_and_later
 ) -> None:
     simulator = AmiSimulator("127.0.0.1", 0, "crm", SECRET, rate=20.0, seed=7)
     await simulator.start()
-    lease = _lease(redis, prefix, 0.9, pbx="default")
+    # A TTL long enough that a renewal slowed by a loaded machine does not end the term.
+    lease = _lease(redis, prefix, 3.0, pbx="default")
     adapter = make_adapter(ctx, simulator.host, simulator.port, "crm", SECRET, lease=lease)
     running = asyncio.create_task(adapter.run())
     try:
@@ -226,7 +227,7 @@ async def test_given_a_holder_whose_lease_is_taken_then_it_disconnects_and_later
         first_token = adapter.health()["fencing_token"]
         # The lease expired in a pause the holder did not notice, and another adapter took it.
         await redis.delete(lease.lease_key)
-        intruder = _lease(redis, prefix, 0.9, pbx="default")
+        intruder = _lease(redis, prefix, 3.0, pbx="default")
         stolen = await intruder.acquire()
         assert stolen is not None
         async with asyncio.timeout(5):
