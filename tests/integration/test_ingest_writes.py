@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from callcenter.calls.ingest import CallEventSink
 from callcenter.calls.models import Call
-from callcenter.calls.state import CallStatus
+from callcenter.calls.service import _STATE_COLUMNS, _write
+from callcenter.calls.state import CallState, CallStatus
 from callcenter.context import AppContext
 from callcenter.events import (
     AgentRinging,
@@ -69,3 +70,14 @@ async def test_given_calls_changed_in_different_ways_then_one_update_writes_them
     # What did not change keeps its value.
     assert {c.caller_num for c in calls.values()} == {"89161234567"}
     assert {c.started_at.replace(tzinfo=UTC) for c in calls.values()} == {T0}
+
+
+def test_given_a_state_when_written_then_it_sets_exactly_the_state_columns() -> None:
+    # `_STATE_COLUMNS` lists what `_write` sets: a column added to one but not the other
+    # would put changed calls back in separate UPDATEs.
+    row = Call(pbx="default", call_key="k")
+    _write(row, CallState(pbx="default", call_key="k", started_at=T0))
+
+    written = {a.key for a in inspect(row).attrs if a.history.has_changes()}
+
+    assert written - {"pbx", "call_key"} == set(_STATE_COLUMNS)
