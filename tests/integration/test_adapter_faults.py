@@ -41,8 +41,14 @@ async def _run_replay(ctx: AppContext, *, speed: float, cuts: list[int]) -> AmiS
     running = asyncio.create_task(adapter.run())
 
     async def cutter() -> None:
-        for position in cuts:
-            while simulator.replay_position < position or not simulator.logged_in:  # noqa: ASYNC110
+        for done, position in enumerate(cuts):
+            # Each cut on a link the client has logged in on since the last one: a cut in
+            # the middle of a login would fold two cuts into one reconnect.
+            while (  # noqa: ASYNC110
+                simulator.replay_position < position
+                or not simulator.logged_in
+                or adapter.client.health.reconnects < done
+            ):
                 await asyncio.sleep(0.001)
             simulator.cut()
 
