@@ -14,7 +14,7 @@ from callcenter.calls.ingest import CallEventSink, WriteFence
 from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
 from callcenter.control.pbx import PbxControl
-from callcenter.db import make_engine, make_sessionmaker
+from callcenter.db import is_sqlite, make_engine, make_sessionmaker
 from callcenter.jobs import JobQueue, install_outbox
 from callcenter.phones import PhoneIdentity, phone_identity
 from callcenter.queues.board import LiveQueues
@@ -41,6 +41,9 @@ class AppContext:
     """The live queue board; made on first use by `live_queues()`."""
     sinks: list[CallEventSink] = field(default_factory=list)
     """The call event sinks made by `call_event_sink()`."""
+    ingest_engine: AsyncEngine | None = None
+    ingest_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    """The call sinks' own pool (made on first use); see `_ingest_sessionmaker()`."""
 
     def ingest_policy(self) -> IngestPolicy:
         """How PBX events become records under these settings."""
@@ -59,10 +62,25 @@ class AppContext:
         """Where an adapter in this process sends its call events (closed with the context,
         so no card prefetch outlives the database engine)."""
         sink = CallEventSink(
-            self.sessionmaker, policy or self.ingest_policy(), self.streams, fence=fence
+            self._ingest_sessionmaker(), policy or self.ingest_policy(), self.streams, fence=fence
         )
         self.sinks.append(sink)
         return sink
+
+    def _ingest_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for the call sinks: on a server database, a small pool without pre-ping.
+        A sink retries any batch the database refused, so a dead pooled connection costs one
+        retry; pre-ping would cost three round trips per batch (asyncpg pings inside BEGIN
+        and ROLLBACK), on the screen pop's path."""
+        if is_sqlite(self.settings.database_url):
+            return self.sessionmaker
+        if self.ingest_sessionmaker is None:
+            self.ingest_engine = make_engine(
+                self.settings.database_url, pool_pre_ping=False, pool_size=2
+            )
+            self.ingest_sessionmaker = make_sessionmaker(self.ingest_engine)
+            install_outbox(self.ingest_sessionmaker, self.jobs)
+        return self.ingest_sessionmaker
 
     def live_queues(self) -> LiveQueues:
         """This process's live queue board: the live sink of an adapter here, and what the
@@ -87,6 +105,8 @@ class AppContext:
         if self.queues_board is not None:
             await self.queues_board.close()
         await self.streams.close()
+        if self.ingest_engine is not None:
+            await self.ingest_engine.dispose()
         await self.engine.dispose()
 
 
