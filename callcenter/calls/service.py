@@ -209,11 +209,14 @@ _STATE_COLUMNS = (
 )
 """The columns `_write` sets: the call's state, written by ingest alone."""
 
+_ALSO_WRITTEN_BY_INGEST_ALONE = ("agent_user_id",)
+"""Set by `_attach_agent_users` and by nothing else, so it can ride in every UPDATE too."""
+
 
 def _mark_state_written(row: Call) -> None:
     """Put every state column in the row's UPDATE, changed or not. The ORM sends one UPDATE
     per set of changed columns; this way the batch's changed calls share one executemany."""
-    for name in _STATE_COLUMNS:
+    for name in (*_STATE_COLUMNS, *_ALSO_WRITTEN_BY_INGEST_ALONE):
         flag_modified(row, name)
 
 

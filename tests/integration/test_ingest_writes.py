@@ -23,6 +23,7 @@ from callcenter.events import (
     EndReason,
 )
 from callcenter.realtime.streams import InMemoryStreams
+from tests.factories import make_user
 from tests.integration.test_card_prefetch import statements
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -43,6 +44,9 @@ def _start(key: str) -> CallStarted:
 async def test_given_calls_changed_in_different_ways_then_one_update_writes_them_all(
     ctx: AppContext,
 ) -> None:
+    async with ctx.sessionmaker() as session:
+        agent = await make_user(session, extensions=["101"])  # b's answer resolves to a user
+        await session.commit()
     sink = CallEventSink(ctx.sessionmaker, ctx.ingest_policy(), InMemoryStreams())
     await sink([_start("a"), _start("b"), _start("c")])
     later = T0 + timedelta(seconds=5)
@@ -65,6 +69,7 @@ async def test_given_calls_changed_in_different_ways_then_one_update_writes_them
     assert calls["a"].queue == "support"
     assert calls["b"].status is CallStatus.ANSWERED
     assert calls["b"].agent == "SIP/101"
+    assert calls["b"].agent_user_id == agent.id
     assert calls["c"].status is CallStatus.ENDED
     assert calls["c"].end_reason is EndReason.CALLER_HANGUP
     # What did not change keeps its value.
