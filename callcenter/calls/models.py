@@ -115,8 +115,8 @@ class UnansweredRing(Base):
     Written by `calls.service.ingest` from the events it applies, in the same transaction;
     derived the same way from the event log by `repository.rebuild_unanswered_rings` (the
     migration's backfill). The agents' missed calls are counted from these rows alone:
-    `call_ended_at` and `call_answered_by` copy the call's end and the user who answered it,
-    and ingest, the only writer of those facts, keeps the copies in step.
+    `call_ended_at` and `call_answered_by` copy the call's end and the user who answered it;
+    a trigger on `calls` (migration 0010) keeps the copies in step whoever changes the call.
     """
 
     __tablename__ = "unanswered_rings"

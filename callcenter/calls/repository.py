@@ -532,26 +532,6 @@ _ADD_UNANSWERED_RINGS = {
 }
 
 
-async def copy_to_unanswered_rings(session: AsyncSession, calls: Sequence[RingCallFacts]) -> None:
-    """Bring the copies of these calls' facts in their unanswered rings up to date."""
-    if not calls:
-        return
-    params = [
-        {"b_call_id": c.call_id, "b_ended_at": c.ended_at, "b_answered_by": c.answered_by}
-        for c in calls
-    ]
-    # A Core executemany: one statement for the batch, not the ORM's update by primary key.
-    connection = await session.connection()
-    await connection.execute(_COPY_TO_UNANSWERED_RINGS, params)
-
-
-_COPY_TO_UNANSWERED_RINGS = (
-    update(UnansweredRing)
-    .where(UnansweredRing.call_id == bindparam("b_call_id"))
-    .values(call_ended_at=bindparam("b_ended_at"), call_answered_by=bindparam("b_answered_by"))
-)
-
-
 async def rebuild_unanswered_rings(session: AsyncSession) -> None:
     """Derive every call's unanswered rings afresh from the event log, as ingest writes them
     (the migration's backfill does the same; benchmarks and repairs use this)."""

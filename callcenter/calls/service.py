@@ -137,8 +137,6 @@ class _Touched:
     before: CallState | None
     state: CallState
     effects: list[Effect] = field(default_factory=list)
-    copied: repository.RingCallFacts | None = None
-    """What the call's unanswered rings held of it before this batch (None: a new call)."""
 
 
 def state_of(row: Call) -> CallState:
@@ -237,7 +235,7 @@ async def ingest(
         keys = [e.call_key for e in fresh if e.pbx == pbx]
         for key, row in (await repository.calls_by_keys(session, pbx, keys)).items():
             state = state_of(row)
-            touched[(pbx, key)] = _Touched(row, state, state, copied=_ring_facts(row))
+            touched[(pbx, key)] = _Touched(row, state, state)
     for event in fresh:
         entry = touched.get((event.pbx, event.call_key))
         state, effects = apply(entry.state if entry else None, event)
@@ -276,18 +274,12 @@ async def _keep_unanswered_rings(
     session: AsyncSession, fresh: Sequence[CallEvent], touched: dict[tuple[str, str], _Touched]
 ) -> None:
     """Store the rings that stopped unanswered at an agent (from the events, as the reports
-    define a missed call), and bring the call facts that earlier rings copied up to date."""
-    facts = {key: _ring_facts(entry.row) for key, entry in touched.items()}
-    changed = [
-        facts[key]
-        for key, entry in touched.items()
-        if entry.copied is not None and entry.copied != facts[key]
-    ]
-    await repository.copy_to_unanswered_rings(session, changed)
+    define a missed call). The call facts they copy are kept up to date by a trigger on
+    `calls` (migration 0010)."""
     earliest: dict[tuple[int, str], tuple[repository.RingCallFacts, str, datetime]] = {}
     for event in fresh:
         if isinstance(event, AgentStoppedRinging) and event.reason is StopRingReason.NO_ANSWER:
-            call = facts[(event.pbx, event.call_key)]
+            call = _ring_facts(touched[(event.pbx, event.call_key)].row)
             seen = earliest.get((call.call_id, event.agent))
             if seen is None or event.at < seen[2]:
                 earliest[(call.call_id, event.agent)] = (call, event.agent, event.at)

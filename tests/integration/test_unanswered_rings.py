@@ -172,3 +172,42 @@ async def test_given_rings_unanswered_when_the_call_goes_on_in_later_batches_the
         ("c3", BORIS): None,
         ("c4", ANNA): None,
     }
+
+
+@BOTH
+async def test_given_a_call_changed_outside_ingest_then_its_rings_copies_follow(
+    ctx: AppContext,
+) -> None:
+    # The copies are kept by a trigger on `calls`, so a repair or an admin's fix of a call
+    # reaches its rings as ingest's own writes do.
+    async with ctx.sessionmaker() as session:
+        anna = await make_user(session, login="anna", name="Anna", extensions=["101"])
+        await session.commit()
+    await _ingest_in_batches(
+        ctx, _events("c1", (1, "ring", BORIS), (16, "no_answer", BORIS)), size=10
+    )
+    ended = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+    async with ctx.sessionmaker() as session:
+        call = await session.scalar(select(Call).where(Call.call_key == "c1"))
+        assert call is not None
+        call.answered_at = ended - timedelta(seconds=30)
+        call.agent_user_id = anna.id
+        call.ended_at = ended
+        await session.commit()
+    (ring,) = await _rings(ctx)
+    assert ring[3:] == (ended, anna.id)
+
+    async with ctx.sessionmaker() as session:
+        call = await session.scalar(select(Call).where(Call.call_key == "c1"))
+        assert call is not None
+        call.notes = "called back"  # not a fact the rings copy: the copies stay
+        await session.commit()
+    assert (await _rings(ctx))[0][3:] == (ended, anna.id)
+
+    async with ctx.sessionmaker() as session:
+        call = await session.scalar(select(Call).where(Call.call_key == "c1"))
+        assert call is not None
+        call.answered_at = None
+        await session.commit()
+    assert (await _rings(ctx))[0][3:] == (ended, None)
