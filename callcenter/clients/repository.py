@@ -59,7 +59,7 @@ async def owner_rows_by_e164s(
     if not wanted:
         return {}
     found: dict[str, list[OwnerRow]] = {}
-    for e164, *owner in await session.execute(_OWNER_ROWS, {"e164s": wanted}):
+    for e164, *owner in await (await session.connection()).execute(_OWNER_ROWS, {"e164s": wanted}):
         found.setdefault(e164, []).append(tuple(owner))
     return found
 
