@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -33,7 +34,8 @@ from callcenter.auth.models import AgentExtension
 from callcenter.calls.models import Call, Outcome, PbxEvent, UnansweredRing
 from callcenter.calls.state import CallStatus
 from callcenter.clients.models import Phone
-from callcenter.events import CallEvent, EndReason, StopRingReason
+from callcenter.db import utcnow
+from callcenter.events import CallEvent, Direction, EndReason, Party, StopRingReason
 from callcenter.jobs.models import JobEffect
 from callcenter.tasks.models import Task
 
@@ -72,17 +74,173 @@ one costs more CPU than the database takes to run it. They run on the session's 
 connection: the ORM's execution layer around a statement that loads no entities costs more
 than the database does too."""
 
-_CALLS_BY_KEYS = select(Call).where(
-    Call.pbx == bindparam("pbx"), Call.call_key.in_(bindparam("keys", expanding=True))
+
+@dataclass(slots=True)
+class CallRecord:
+    """A call row as ingest reads and writes it: plain data with no ORM session behind it
+    (on the screen pop's path the unit of work cost more CPU than its statements). It has
+    a field for every column of `calls` (a test keeps the two lists equal)."""
+
+    pbx: str
+    call_key: str
+    direction: Direction
+    status: CallStatus
+    started_at: datetime
+    id: int | None = None
+    caller_num: str = ""
+    caller_name: str = ""
+    caller_e164: str | None = None
+    callee_num: str = ""
+    callee_e164: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    agent_name: str = ""
+    agent_user_id: int | None = None
+    ringing_agents: list[str] = field(default_factory=list)
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    end_reason: EndReason | None = None
+    ended_by: Party | None = None
+    recording: str | None = None
+    client_id: int | None = None
+    organization_id: int | None = None
+    outcome: Outcome | None = None
+    outcome_by: int | None = None
+    outcome_at: datetime | None = None
+    notes: str = ""
+    client_auto_created: bool = False
+    wrong_number_rule: str | None = None
+    wrong_number_reason: str | None = None
+    wrong_number_verdicts: list[dict[str, Any]] | None = None
+    auto_closed_at: datetime | None = None
+    wrong_number_undone_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def stored_id(self) -> int:
+        """The id of a call already inserted."""
+        if self.id is None:
+            raise ValueError(f"call {self.pbx}/{self.call_key} is not stored yet")
+        return self.id
+
+
+CALL_STATE_COLUMNS = (
+    "direction",
+    "caller_num",
+    "caller_name",
+    "callee_num",
+    "status",
+    "queue",
+    "agent",
+    "agent_name",
+    "ringing_agents",
+    "started_at",
+    "queued_at",
+    "answered_at",
+    "ended_at",
+    "end_reason",
+    "ended_by",
+    "recording",
+    "wait_seconds",
+    "talk_seconds",
+    "agent_user_id",
 )
+"""What ingest alone writes of a call: its state, and the user who took it. A changed call's
+UPDATE carries all of them, so one executemany writes every changed call of a batch."""
+
+CALL_CALLER_COLUMNS = (
+    "caller_e164",
+    "callee_e164",
+    "client_id",
+    "organization_id",
+    "client_auto_created",
+)
+"""Whose call it is, set when the caller's number is first known; people may change the
+card a call belongs to later, so these are written only when ingest changed them."""
+
+_CALLS = Call.__table__
+_CALLS_BY_KEYS = {
+    "postgresql": select(*_CALLS.c).where(
+        _CALLS.c.pbx == bindparam("pbx"),
+        _CALLS.c.call_key == any_(bindparam("keys", type_=ARRAY(String))),
+    ),
+    "sqlite": select(*_CALLS.c).where(
+        _CALLS.c.pbx == bindparam("pbx"),
+        _CALLS.c.call_key.in_(bindparam("keys", expanding=True)),
+    ),
+}
+_INSERT_CALLS = insert(Call).returning(Call.id, sort_by_parameter_order=True)
 
 
-async def calls_by_keys(session: AsyncSession, pbx: str, keys: Iterable[str]) -> dict[str, Call]:
+def _update_calls(columns: Sequence[str]) -> Any:
+    return (
+        update(Call)
+        .where(Call.id == bindparam("b_id"))
+        .values({name: bindparam(f"v_{name}") for name in (*columns, "updated_at")})
+    )
+
+
+_UPDATE_CALL_STATES = _update_calls(CALL_STATE_COLUMNS)
+_UPDATE_CALL_CALLERS = _update_calls(CALL_CALLER_COLUMNS)
+
+
+async def calls_by_keys(
+    session: AsyncSession, pbx: str, keys: Iterable[str]
+) -> dict[str, CallRecord]:
     wanted = list(set(keys))
     if not wanted:
         return {}
-    rows = await session.scalars(_CALLS_BY_KEYS, {"pbx": pbx, "keys": wanted})
-    return {c.call_key: c for c in rows}
+    connection = await session.connection()
+    rows = await connection.execute(_CALLS_BY_KEYS[_dialect(session)], {"pbx": pbx, "keys": wanted})
+    return {row.call_key: CallRecord(**row._mapping) for row in rows}
+
+
+async def insert_calls(session: AsyncSession, records: Sequence[CallRecord]) -> None:
+    """Insert new calls (one statement for the batch) and set their ids."""
+    if not records:
+        return
+    now = utcnow()
+    params = []
+    for record in records:
+        values = {name: getattr(record, name) for name in _CALL_FIELDS if name != "id"}
+        values["updated_at"] = record.updated_at = now
+        params.append(values)
+    connection = await session.connection()
+    result = await connection.execute(_INSERT_CALLS, params)
+    for record, call_id in zip(records, result.scalars().all(), strict=True):
+        record.id = call_id
+
+
+async def update_call_states(session: AsyncSession, records: Sequence[CallRecord]) -> None:
+    """Write the `CALL_STATE_COLUMNS` of stored calls (one executemany)."""
+    await _update(session, _UPDATE_CALL_STATES, CALL_STATE_COLUMNS, records)
+
+
+async def update_call_callers(session: AsyncSession, records: Sequence[CallRecord]) -> None:
+    """Write the `CALL_CALLER_COLUMNS` of stored calls (one executemany)."""
+    await _update(session, _UPDATE_CALL_CALLERS, CALL_CALLER_COLUMNS, records)
+
+
+async def _update(
+    session: AsyncSession, statement: Any, columns: Sequence[str], records: Sequence[CallRecord]
+) -> None:
+    if not records:
+        return
+    now = utcnow()
+    params = []
+    for record in records:
+        values = {f"v_{name}": getattr(record, name) for name in columns}
+        values["b_id"] = record.id
+        values["v_updated_at"] = record.updated_at = now
+        params.append(values)
+    connection = await session.connection()
+    await connection.execute(statement, params)
+
+
+_CALL_FIELDS = tuple(CallRecord.__dataclass_fields__)
 
 
 async def all_agent_extensions(session: AsyncSession) -> dict[str, list[int]]:

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
 from callcenter import jobs
 from callcenter.calls import followups, repository
@@ -131,15 +130,19 @@ class IngestCaches:
     cards: CardCache = field(default_factory=CardCache)
 
 
+CallRow = Call | repository.CallRecord
+"""A call as ingest's helpers read it: an ORM row, or ingest's own plain record."""
+
+
 @dataclass(slots=True)
 class _Touched:
-    row: Call
+    row: repository.CallRecord
     before: CallState | None
     state: CallState
     effects: list[Effect] = field(default_factory=list)
 
 
-def state_of(row: Call) -> CallState:
+def state_of(row: CallRow) -> CallState:
     """The pure state held by a call record."""
     return CallState(
         pbx=row.pbx,
@@ -163,7 +166,8 @@ def state_of(row: Call) -> CallState:
     )
 
 
-def _write(row: Call, state: CallState) -> None:
+def _write(row: repository.CallRecord, state: CallState) -> None:
+    """Put the state into the record (every field set here is in `CALL_STATE_COLUMNS`)."""
     row.direction = state.direction
     row.caller_num = state.caller_num
     row.caller_name = state.caller_name
@@ -185,37 +189,8 @@ def _write(row: Call, state: CallState) -> None:
     row.talk_seconds = state.talk_seconds
 
 
-_STATE_COLUMNS = (
-    "direction",
-    "caller_num",
-    "caller_name",
-    "callee_num",
-    "status",
-    "queue",
-    "agent",
-    "agent_name",
-    "ringing_agents",
-    "started_at",
-    "queued_at",
-    "answered_at",
-    "ended_at",
-    "end_reason",
-    "ended_by",
-    "recording",
-    "wait_seconds",
-    "talk_seconds",
-)
-"""The columns `_write` sets: the call's state, written by ingest alone."""
-
-_ALSO_WRITTEN_BY_INGEST_ALONE = ("agent_user_id",)
-"""Set by `_attach_agent_users` and by nothing else, so it can ride in every UPDATE too."""
-
-
-def _mark_state_written(row: Call) -> None:
-    """Put every state column in the row's UPDATE, changed or not. The ORM sends one UPDATE
-    per set of changed columns; this way the batch's changed calls share one executemany."""
-    for name in (*_STATE_COLUMNS, *_ALSO_WRITTEN_BY_INGEST_ALONE):
-        flag_modified(row, name)
+def _caller_facts(row: repository.CallRecord) -> tuple[Any, ...]:
+    return tuple(getattr(row, name) for name in repository.CALL_CALLER_COLUMNS)
 
 
 async def ingest(
@@ -240,34 +215,50 @@ async def ingest(
         entry = touched.get((event.pbx, event.call_key))
         state, effects = apply(entry.state if entry else None, event)
         if entry is None:
-            row = Call(pbx=event.pbx, call_key=event.call_key)
+            row = repository.CallRecord(
+                pbx=event.pbx,
+                call_key=event.call_key,
+                direction=state.direction,
+                status=state.status,
+                started_at=state.started_at or event.at,
+            )
             touched[(event.pbx, event.call_key)] = _Touched(row, None, state, list(effects))
         else:
             entry.state = state
             entry.effects.extend(effects)
-    to_identify: list[Call] = []
+    stored = [entry for entry in touched.values() if entry.before is not None]
+    callers_before = {id(entry): _caller_facts(entry.row) for entry in stored}
+    agents_before = {id(entry): entry.row.agent_user_id for entry in stored}
+    to_identify: list[repository.CallRecord] = []
     for entry in touched.values():
         _write(entry.row, entry.state)
-        if entry.before is not None and entry.before != entry.state:
-            _mark_state_written(entry.row)
         caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
         if caller_changed and entry.state.caller_num:
             to_identify.append(entry.row)
     owners = await _identify_callers(session, policy, to_identify)
-    for entry in touched.values():
-        if entry.before is None:
-            session.add(entry.row)
     await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
-    await session.flush()
+    await repository.insert_calls(session, [e.row for e in touched.values() if e.before is None])
+    await repository.update_call_states(
+        session,
+        [
+            entry.row
+            for entry in stored
+            if entry.before != entry.state or agents_before[id(entry)] != entry.row.agent_user_id
+        ],
+    )
+    await repository.update_call_callers(
+        session,
+        [entry.row for entry in stored if callers_before[id(entry)] != _caller_facts(entry.row)],
+    )
     await _keep_unanswered_rings(session, fresh, touched)
     _send_followups(session, touched.values())
     return await _notifications(session, policy, caches, list(touched.values()), owners)
 
 
-def _ring_facts(row: Call) -> repository.RingCallFacts:
+def _ring_facts(row: repository.CallRecord) -> repository.RingCallFacts:
     """What a call's unanswered rings copy of it: its end and the user who answered it."""
     answered_by = row.agent_user_id if row.answered_at is not None else None
-    return repository.RingCallFacts(row.id, row.ended_at, answered_by)
+    return repository.RingCallFacts(row.stored_id, row.ended_at, answered_by)
 
 
 async def _keep_unanswered_rings(
@@ -290,11 +281,11 @@ def _send_followups(session: AsyncSession, touched: Iterable[_Touched]) -> None:
     """The jobs of calls that just ended (analysis, wrong-number rules), sent after commit."""
     for entry in touched:
         if any(isinstance(effect, Finished) for effect in entry.effects):
-            jobs.enqueue(session, followups.after_call(entry.row.id, entry.row.recording))
+            jobs.enqueue(session, followups.after_call(entry.row.stored_id, entry.row.recording))
 
 
 async def _attach_agent_users(
-    session: AsyncSession, agents: AgentDirectory, rows: list[Call]
+    session: AsyncSession, agents: AgentDirectory, rows: list[repository.CallRecord]
 ) -> None:
     unresolved = [r for r in rows if r.agent is not None and r.agent_user_id is None]
     if not unresolved:
@@ -307,11 +298,11 @@ async def _attach_agent_users(
 
 
 async def _identify_callers(
-    session: AsyncSession, policy: IngestPolicy, rows: Sequence[Call]
+    session: AsyncSession, policy: IngestPolicy, rows: Sequence[CallRow]
 ) -> dict[str, list[Owner]]:
     """Find the callers' cards by number (or make them, with auto-create), as at ring time;
     the owners found, by number (one query for all the rows)."""
-    lookups: list[tuple[Call, str]] = []
+    lookups: list[tuple[CallRow, str]] = []
     for row in rows:
         number = policy.phones.e164(row.caller_num)
         row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
@@ -397,7 +388,7 @@ async def _notifications(
     return out
 
 
-def _may_ring(row: Call) -> bool:
+def _may_ring(row: CallRow) -> bool:
     """An inbound call from a number, not answered yet: an operator's phone may ring next."""
     return (
         row.direction is Direction.INBOUND
@@ -412,7 +403,7 @@ async def prefetch_cards(
 ) -> int:
     """Make the cards of `keys` (committed calls) now and keep them for their ring; how
     many were made."""
-    rows: list[Call] = []
+    rows: list[repository.CallRecord] = []
     for pbx in {pbx for pbx, _ in keys}:
         found = await repository.calls_by_keys(session, pbx, [k for p, k in keys if p == pbx])
         rows.extend(row for row in found.values() if row.status is not CallStatus.ENDED)
@@ -425,11 +416,11 @@ async def _cached_cards(
     session: AsyncSession,
     policy: IngestPolicy,
     cache: CardCache,
-    rows: Sequence[Call],
+    rows: Sequence[CallRow],
     owners: Mapping[str, list[Owner]],
 ) -> dict[tuple[str, str], dict[str, Any]]:
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    missing: list[Call] = []
+    missing: list[CallRow] = []
     for row in rows:
         key = (row.pbx, row.call_key)
         card = cache.get(key)
@@ -462,7 +453,7 @@ def _describe(effect: Effect, card: dict[str, Any] | None) -> tuple[str, dict[st
             return "call.ended", {"outcomes": [o.value for o in Outcome]}
 
 
-def call_summary(row: Call) -> dict[str, Any]:
+def call_summary(row: CallRow) -> dict[str, Any]:
     """What a browser needs to show a call; the same shape in snapshots and events."""
     return {
         "id": row.id,
@@ -502,7 +493,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) -> dict[str, Any]:
+async def caller_card(session: AsyncSession, policy: IngestPolicy, row: CallRow) -> dict[str, Any]:
     """The screen-pop card: who calls, their organisation, last calls and open tasks."""
     return (await caller_cards(session, policy, [row]))[0]
 
@@ -510,7 +501,7 @@ async def caller_card(session: AsyncSession, policy: IngestPolicy, row: Call) ->
 async def caller_cards(
     session: AsyncSession,
     policy: IngestPolicy,
-    rows: Sequence[Call],
+    rows: Sequence[CallRow],
     known_owners: Mapping[str, list[Owner]] | None = None,
 ) -> list[dict[str, Any]]:
     """`caller_card` of each row, in a few queries whatever the number of rows (owners
@@ -561,7 +552,7 @@ def _company_of(owners: Sequence[Owner]) -> int | None:
 
 def _card(
     policy: IngestPolicy,
-    row: Call,
+    row: CallRow,
     owners: Sequence[Owner],
     recent: Sequence[repository.PastCall],
     tasks: Sequence[repository.OpenTask],

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from callcenter.calls.ingest import CallEventSink
 from callcenter.calls.models import Call
-from callcenter.calls.service import _STATE_COLUMNS, _write
+from callcenter.calls.repository import CALL_STATE_COLUMNS, CallRecord
+from callcenter.calls.service import _write
 from callcenter.calls.state import CallState, CallStatus
 from callcenter.context import AppContext
 from callcenter.events import (
@@ -77,12 +79,22 @@ async def test_given_calls_changed_in_different_ways_then_one_update_writes_them
     assert {c.started_at.replace(tzinfo=UTC) for c in calls.values()} == {T0}
 
 
-def test_given_a_state_when_written_then_it_sets_exactly_the_state_columns() -> None:
-    # `_STATE_COLUMNS` lists what `_write` sets: a column added to one but not the other
-    # would put changed calls back in separate UPDATEs.
-    row = Call(pbx="default", call_key="k")
-    _write(row, CallState(pbx="default", call_key="k", started_at=T0))
+def test_given_a_state_when_written_then_it_sets_exactly_the_updated_state_columns() -> None:
+    # The UPDATE of a changed call writes `CALL_STATE_COLUMNS`: a field `_write` sets but
+    # the list lacks would never reach the database; one in the list that nothing sets but
+    # `_write` and the agent lookup would be written blindly.
+    class Recorder:
+        def __init__(self) -> None:
+            object.__setattr__(self, "names", set())
 
-    written = {a.key for a in inspect(row).attrs if a.history.has_changes()}
+        def __setattr__(self, name: str, value: object) -> None:
+            self.names.add(name)
 
-    assert written - {"pbx", "call_key"} == set(_STATE_COLUMNS)
+    row = Recorder()
+    _write(cast(CallRecord, row), CallState(pbx="default", call_key="k", started_at=T0))
+
+    assert row.names == set(CALL_STATE_COLUMNS) - {"agent_user_id"}
+
+
+def test_given_the_calls_table_then_ingest_records_have_a_field_for_each_column() -> None:
+    assert set(CallRecord.__dataclass_fields__) == {c.name for c in Call.__table__.columns}
