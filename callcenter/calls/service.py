@@ -522,10 +522,7 @@ async def caller_cards(
         )
         for row in rows
     }
-    recent = await repository.recent_calls_for(session, subjects.values())
-    tasks = await repository.open_tasks_for(
-        session, [(row.client_id, row.organization_id) for row in rows]
-    )
+    recent, tasks = await repository.card_lists(session, list(subjects.values()))
     companies = {id(row): _company_of(owners[id(row)]) for row in rows}
     contacts = await clients_repository.contacts_of_organizations(
         session, [org for org in companies.values() if org is not None]
