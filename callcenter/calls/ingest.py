@@ -90,16 +90,32 @@ class CallEventSink:
         if self._prefetching is not None:
             await asyncio.gather(self._prefetching, return_exceptions=True)
 
+    async def _fenced_ingest(
+        self, session: AsyncSession, fence: WriteFence, events: Sequence[CallEvent]
+    ) -> list[Notification]:
+        """`ingest` under the PBX's write lock, taken first, so no newer holder commits in
+        between; the fence check (a Redis round trip) runs meanwhile, beside the batch's
+        own statements, and must pass before the caller commits."""
+        await repository.lock_pbx_writes(session, fence.pbx)
+        check = asyncio.ensure_future(fence.check())
+        try:
+            notifications = await ingest(session, self._policy, events, self._caches)
+        except BaseException:
+            check.cancel()
+            await asyncio.gather(check, return_exceptions=True)
+            raise
+        await check
+        return notifications
+
     async def _commit_with_retry(self, events: Sequence[CallEvent]) -> list[Notification]:
         delay = 0.05
         while True:
             try:
                 async with self._sessionmaker() as session:
-                    notifications = await ingest(session, self._policy, events, self._caches)
-                    if self._fence is not None:
-                        # Under the PBX's write lock, so no newer holder commits in between.
-                        await repository.lock_pbx_writes(session, self._fence.pbx)
-                        await self._fence.check()
+                    if self._fence is None:
+                        notifications = await ingest(session, self._policy, events, self._caches)
+                    else:
+                        notifications = await self._fenced_ingest(session, self._fence, events)
                     await session.commit()
                     return notifications
             except (OperationalError, DBAPIError, OSError) as exc:
