@@ -313,14 +313,7 @@ async def recent_calls_for(
     if not wanted:
         return found
     if _dialect(session) == "postgresql":
-        params: dict[str, Any] = {
-            "refs": list(range(len(wanted))),
-            "client_ids": [s.client_id for s in wanted],
-            "organization_ids": [s.organization_id for s in wanted],
-            "e164s": [s.caller_e164 for s in wanted],
-            "excluded": [s.exclude_call_id for s in wanted],
-            "limit": limit,
-        }
+        params = _history_params(wanted, limit)
         for ref, *values in await (await session.connection()).execute(_HISTORIES, params):
             found[wanted[ref]].append(PastCall(*values))
         return found
@@ -376,12 +369,7 @@ async def open_tasks_for(
     if not wanted:
         return found
     if _dialect(session) == "postgresql":
-        params: dict[str, Any] = {
-            "refs": list(range(len(wanted))),
-            "client_ids": [client for client, _ in wanted],
-            "organization_ids": [org for _, org in wanted],
-            "limit": limit,
-        }
+        params = _tasks_params(wanted, limit)
         for ref, *values in await (await session.connection()).execute(_OPEN_TASKS_OF_MANY, params):
             found[wanted[ref]].append(OpenTask(*values))
         return found
@@ -419,18 +407,7 @@ async def card_lists(
     tasks: dict[tuple[int | None, int | None], list[OpenTask]] = {o: [] for o in owners}
     if not people and not owners:
         return recent, tasks
-    params: dict[str, Any] = {
-        "h_refs": list(range(len(people))),
-        "h_client_ids": [s.client_id for s in people],
-        "h_organization_ids": [s.organization_id for s in people],
-        "h_e164s": [s.caller_e164 for s in people],
-        "h_excluded": [s.exclude_call_id for s in people],
-        "h_limit": calls_limit,
-        "t_refs": list(range(len(owners))),
-        "t_client_ids": [client for client, _ in owners],
-        "t_organization_ids": [org for _, org in owners],
-        "t_limit": tasks_limit,
-    }
+    params = _history_params(people, calls_limit, "h_") | _tasks_params(owners, tasks_limit, "t_")
     connection = await session.connection()
     for part, ref, *values in await connection.execute(_CARD_LISTS, params):
         if part == 0:
@@ -439,6 +416,32 @@ async def card_lists(
             task_id, title, due_at = values[0], values[-2], values[-1]
             tasks[owners[ref]].append(OpenTask(task_id, title, due_at))
     return recent, tasks
+
+
+def _history_params(
+    subjects: Sequence[CardSubject], limit: int, prefix: str = ""
+) -> dict[str, Any]:
+    """The arrays `_histories_query(prefix)` unnests (a subject's ref is its index)."""
+    return {
+        f"{prefix}refs": list(range(len(subjects))),
+        f"{prefix}client_ids": [s.client_id for s in subjects],
+        f"{prefix}organization_ids": [s.organization_id for s in subjects],
+        f"{prefix}e164s": [s.caller_e164 for s in subjects],
+        f"{prefix}excluded": [s.exclude_call_id for s in subjects],
+        f"{prefix}limit": limit,
+    }
+
+
+def _tasks_params(
+    owners: Sequence[tuple[int | None, int | None]], limit: int, prefix: str = ""
+) -> dict[str, Any]:
+    """The arrays `_open_tasks_of_many_query(prefix)` unnests (an owner's ref is its index)."""
+    return {
+        f"{prefix}refs": list(range(len(owners))),
+        f"{prefix}client_ids": [client for client, _ in owners],
+        f"{prefix}organization_ids": [org for _, org in owners],
+        f"{prefix}limit": limit,
+    }
 
 
 def _tasks_query(

@@ -21,15 +21,19 @@ depends_on: str | Sequence[str] | None = None
 
 _NAME = "trg_calls_copy_to_unanswered_rings"
 
-_POSTGRESQL = [
-    f"""
-    CREATE FUNCTION {_NAME}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
+_COPY = """
         UPDATE unanswered_rings
         SET call_ended_at = NEW.ended_at,
             call_answered_by = CASE WHEN NEW.answered_at IS NOT NULL
                                     THEN NEW.agent_user_id END
         WHERE call_id = NEW.id;
+"""
+
+_POSTGRESQL = [
+    f"""
+    CREATE FUNCTION {_NAME}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        {_COPY}
         RETURN NULL;
     END
     $$
@@ -54,11 +58,7 @@ _SQLITE = [
          OR (OLD.answered_at IS NULL) <> (NEW.answered_at IS NULL)
          OR OLD.agent_user_id IS NOT NEW.agent_user_id
     BEGIN
-        UPDATE unanswered_rings
-        SET call_ended_at = NEW.ended_at,
-            call_answered_by = CASE WHEN NEW.answered_at IS NOT NULL
-                                    THEN NEW.agent_user_id END
-        WHERE call_id = NEW.id;
+        {_COPY}
     END
     """,
 ]
