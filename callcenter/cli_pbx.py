@@ -115,19 +115,21 @@ def make_adapter(
     if site is not None and site.region and site.area_code:
         policy = dataclasses.replace(policy, phones=phone_identity(site.region, site.area_code))
     fence = LeaseFence(lease) if lease is not None else None
+    sink = ctx.call_event_sink(policy, fence)
     adapter = AmiAdapter(
         host=host,
         port=port,
         username=username,
         secret=secret,
         pbx=pbx,
-        sink=ctx.call_event_sink(policy, fence),
+        sink=sink,
         open_calls=lambda: _open_calls_of(ctx, pbx),
         live_sink=ctx.live_queues(),
         ping_interval_s=settings.ami_ping_interval_s,
         dead_after_s=settings.ami_dead_after_s,
         registry=ctx.metrics,
         lease=lease,
+        observer=sink.early,
     )
     if ctx.pbx_control is None or pbx == settings.pbx_name:
         ctx.pbx_health = adapter.health

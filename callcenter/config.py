@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     company_numbers: list[str] = Field(default_factory=list)
     """The company's own numbers (DIDs, trunks): calls from them never create clients."""
     auto_create_clients: bool = False
+    early_pops: bool = False
+    """Pop a ring as it is read, before the batch that records it commits (PostgreSQL;
+    `callcenter/calls/early_pops.py`). Faster pops on a busy adapter, at the price of the
+    rule that browsers hear only of committed records: a pop whose batch is dropped (the
+    adapter lost its PBX lease or died before the commit) names a call id that is never
+    stored."""
 
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]

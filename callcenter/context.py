@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.auth.ratelimit import LoginRateLimiter
+from callcenter.calls.early_pops import EarlyPops, EarlyPopsFactory, LaneParts
 from callcenter.calls.ingest import CallEventSink, WriteFence
 from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
@@ -62,10 +63,36 @@ class AppContext:
         """Where an adapter in this process sends its call events (closed with the context,
         so no card prefetch outlives the database engine)."""
         sink = CallEventSink(
-            self._ingest_sessionmaker(), policy or self.ingest_policy(), self.streams, fence=fence
+            self._ingest_sessionmaker(),
+            policy or self.ingest_policy(),
+            self.streams,
+            fence=fence,
+            early_pops=self._early_pops(),
         )
         self.sinks.append(sink)
         return sink
+
+    def _early_pops(self) -> EarlyPopsFactory | None:
+        """Rings popped ahead of their batch when `settings.early_pops`: on PostgreSQL, whose
+        sequence gives the ids; in a thread of their own when the streams are Redis (a client per
+        loop), else on the adapter's loop with this process's own streams."""
+        if not self.settings.early_pops or is_sqlite(self.settings.database_url):
+            return None
+        own_thread = bool(self.settings.redis_url)
+
+        def parts() -> LaneParts:
+            if not own_thread:
+                return LaneParts(self._ingest_sessionmaker(), self.streams, _nothing_to_close)
+            engine = make_engine(self.settings.database_url, pool_pre_ping=False, pool_size=1)
+            streams = MeteredStreams(build_streams(self.settings), StreamMetrics.of(self.metrics))
+
+            async def close() -> None:
+                await streams.close()
+                await engine.dispose()
+
+            return LaneParts(make_sessionmaker(engine), streams, close)
+
+        return lambda policy, caches: EarlyPops(parts, policy, caches, own_thread=own_thread)
 
     def _ingest_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """Sessions for the call sinks: on a server database, a small pool without pre-ping.
@@ -110,6 +137,10 @@ class AppContext:
         await self.engine.dispose()
 
 
+async def _nothing_to_close() -> None:
+    return None
+
+
 def build_context(settings: Settings, jobs: JobQueue | None = None) -> AppContext:
     """Wire the parts that the settings choose (SQLite or PostgreSQL; memory or Redis;
     in-process jobs or Celery); a Celery worker passes its own `jobs`."""
@@ -123,7 +154,7 @@ def build_context(settings: Settings, jobs: JobQueue | None = None) -> AppContex
         engine=engine,
         sessionmaker=sessionmaker,
         phones=phone_identity(settings.default_region, settings.default_area_code),
-        streams=MeteredStreams(build_streams(settings), StreamMetrics(metrics)),
+        streams=MeteredStreams(build_streams(settings), StreamMetrics.of(metrics)),
         login_limiter=LoginRateLimiter(settings.login_attempts_per_minute),
         jobs=jobs or build_job_queue(settings),
         metrics=metrics,

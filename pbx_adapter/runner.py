@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
@@ -42,6 +42,17 @@ EventSink = Callable[[Sequence[CallEvent]], Awaitable[None]]
 LiveSink = Callable[[Sequence[PbxEvent]], Awaitable[None]]
 """Given every event of a batch, in order, once the call events of it have been applied."""
 OpenCalls = Callable[[], Awaitable[list[CallState]]]
+
+
+class CallObserver(Protocol):
+    """Sees each live call event as it is translated, before the sink gets its batch
+    (`callcenter.calls.early_pops`)."""
+
+    def observe(self, events: Sequence[CallEvent]) -> None: ...
+
+    def reset(self) -> None:
+        """Forget what was seen: the events that follow are not all live (a resync), or
+        the queued ones were dropped."""
 
 
 class PipelineMetrics:
@@ -90,8 +101,10 @@ class EventPipeline:
         max_batch: int = 500,
         linger_s: float = 0.002,
         metrics: PipelineMetrics | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.pbx = pbx
+        self.observer = observer
         self._lag = metrics.apply_lag.labels(pbx) if metrics is not None else None
         if metrics is not None:
             metrics.pending.labels(pbx, "calls").set_function(lambda: len(self._pending))
@@ -128,6 +141,8 @@ class EventPipeline:
         when = arrival or datetime.now(UTC)
         before = self.state
         self.state, events = translate(before, frame, pbx=self.pbx, arrival=when)
+        if self.observer is not None and events:
+            self.observer.observe([e for e in events if is_call_event(e)])
         self.push(events)
         if self._live_sink is not None:
             self.push(translate_queue(before, frame, pbx=self.pbx, arrival=when))
@@ -173,6 +188,8 @@ class EventPipeline:
         self._idle.set()
         self._live_idle.set()
         self.state = TranslatorState()
+        if self.observer is not None:
+            self.observer.reset()
 
     async def _cancel(self) -> None:
         for task in (self._task, self._live_task):
@@ -303,6 +320,7 @@ class AmiAdapter:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
         lease: PbxLease | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.pbx = pbx
         self.leaseholder = Leaseholder(lease) if lease is not None else None
@@ -312,6 +330,7 @@ class AmiAdapter:
             sink,
             live_sink=live_sink,
             metrics=PipelineMetrics.of(registry) if registry is not None else None,
+            observer=observer,
         )
         self._live = live_sink is not None
         self.clock = PbxClock()
@@ -340,6 +359,8 @@ class AmiAdapter:
     async def _on_connected(self, client: AmiClient) -> None:
         """Take a snapshot and bring open calls in line with what the PBX has now."""
         await self.pipeline.flush()
+        if self.pipeline.observer is not None:
+            self.pipeline.observer.reset()
         channels, queues = await client.snapshot()
         snapshot = snapshot_from_frames([*channels, *queues])
         now = self.clock.now()

@@ -79,6 +79,10 @@ class TaskMessages:
             uuid(),
             name,
             kwargs=kwargs,
+            # Celery's saferepr of the arguments is about a third of building a message;
+            # job arguments are a few ids and paths: their plain repr, cut as Celery cuts it.
+            argsrepr="()",
+            kwargsrepr=repr(kwargs)[: self._app.amqp.kwargsrepr_maxsize],
             reply_to=self._app.thread_oid,
             ignore_result=None,  # as send_task: the task's own setting decides
             create_sent_event=self._sent_event,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from callcenter.calls import repository
+from callcenter.calls.early_pops import EarlyPopsFactory
 from callcenter.calls.service import (
     IngestCaches,
     IngestPolicy,
@@ -45,6 +46,7 @@ class CallEventSink:
         *,
         max_backoff_s: float = 5.0,
         fence: WriteFence | None = None,
+        early_pops: EarlyPopsFactory | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._fence = fence
@@ -52,6 +54,8 @@ class CallEventSink:
         self._streams = streams
         self._max_backoff_s = max_backoff_s
         self._caches = IngestCaches()
+        self.early = early_pops(policy, self._caches) if early_pops is not None else None
+        """Pops rings ahead of their batch; the adapter shows it the live events."""
         self._prefetching: asyncio.Task[None] | None = None
         self.batches = 0
         self.events = 0
@@ -86,9 +90,11 @@ class CallEventSink:
             log.exception("cards of %d calls not made ahead of their ring", len(keys))
 
     async def close(self) -> None:
-        """Wait for a card prefetch in flight (tests, shutdown)."""
+        """Wait for a card prefetch in flight and stop the early pops (tests, shutdown)."""
         if self._prefetching is not None:
             await asyncio.gather(self._prefetching, return_exceptions=True)
+        if self.early is not None:
+            await self.early.close()
 
     async def _fenced_ingest(
         self, session: AsyncSession, fence: WriteFence, events: Sequence[CallEvent]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -175,6 +176,7 @@ _CALLS_BY_KEYS = {
     ),
 }
 _INSERT_CALLS = insert(Call).returning(Call.id, sort_by_parameter_order=True)
+_INSERT_RESERVED_CALLS = insert(Call)
 
 
 def _update_calls(columns: Sequence[str]) -> Any:
@@ -201,19 +203,41 @@ async def calls_by_keys(
 
 
 async def insert_calls(session: AsyncSession, records: Sequence[CallRecord]) -> None:
-    """Insert new calls (one statement for the batch) and set their ids."""
-    if not records:
-        return
+    """Insert new calls and set the ids of those without one (reserved ids are kept): one
+    statement for the batch, two when it mixes both."""
     now = utcnow()
-    params = []
     for record in records:
-        values = {name: getattr(record, name) for name in _CALL_FIELDS if name != "id"}
-        values["updated_at"] = record.updated_at = now
-        params.append(values)
+        record.updated_at = now
     connection = await session.connection()
-    result = await connection.execute(_INSERT_CALLS, params)
-    for record, call_id in zip(records, result.scalars().all(), strict=True):
-        record.id = call_id
+    reserved = [_insert_values(r, with_id=True) for r in records if r.id is not None]
+    if reserved:
+        await connection.execute(_INSERT_RESERVED_CALLS, reserved)
+    fresh = [r for r in records if r.id is None]
+    if fresh:
+        result = await connection.execute(
+            _INSERT_CALLS, [_insert_values(r, with_id=False) for r in fresh]
+        )
+        for record, call_id in zip(fresh, result.scalars().all(), strict=True):
+            record.id = call_id
+
+
+def _insert_values(record: CallRecord, *, with_id: bool) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in _CALL_FIELDS if with_id or name != "id"}
+
+
+async def reserve_call_ids(session: AsyncSession, count: int) -> list[int]:
+    """`count` ids taken from the calls' sequence for calls not stored yet (PostgreSQL;
+    none on SQLite, which has no sequence to take them from)."""
+    if _dialect(session) != "postgresql":
+        return []
+    connection = await session.connection()
+    result = await connection.execute(_RESERVE_CALL_IDS, {"count": count})
+    return list(result.scalars())
+
+
+_RESERVE_CALL_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('calls', 'id')) FROM generate_series(1, :count)"
+)
 
 
 async def update_call_states(session: AsyncSession, records: Sequence[CallRecord]) -> None:

@@ -8,8 +8,10 @@ notifications only after the commit succeeded.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +41,8 @@ from callcenter.clients.schemas import Owner, PhoneIn
 from callcenter.events import AgentStoppedRinging, CallEvent, Direction, StopRingReason
 from callcenter.phones import PhoneIdentity
 from callcenter.realtime.streams import SUPERVISOR_CALLS_TOPIC, user_topic
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,13 @@ class AgentDirectory:
             self._loaded_at = now
         return {e: self._users[e] for e in wanted if e in self._users}
 
+    def cached(self, extension: str) -> list[int]:
+        """The users `extension` rings by what is in memory (no query; empty when the
+        directory was never read or is older than `ttl_s`)."""
+        if self._loaded_at is None or self._clock() - self._loaded_at > self._ttl_s:
+            return []
+        return self._users.get(extension, [])
+
 
 class CardCache:
     """Screen-pop cards of live calls, so ring-all legs and repeated rings cost no query.
@@ -122,12 +133,22 @@ class CardCache:
         return keys
 
 
+RingClaims = dict[tuple[str, str], dict[str, deque["asyncio.Future[bool]"]]]
+"""Rings popped ahead of their batch (`early_pops`): by call (pbx, call_key), by user topic,
+in ring order; each future tells whether that pop went out (False: ingest pops it)."""
+
+
 @dataclass(slots=True)
 class IngestCaches:
     """What the live path keeps between batches (one per adapter; fresh ones are always safe)."""
 
     agents: AgentDirectory = field(default_factory=AgentDirectory)
     cards: CardCache = field(default_factory=CardCache)
+    assigned_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Ids reserved for calls not stored yet, by (pbx, call_key): their pops carry them."""
+    ring_claims: RingClaims = field(default_factory=dict)
+    unwatched: set[tuple[str, str]] = field(default_factory=set)
+    """Calls ingest found stored under another id than the one reserved: not popped early."""
 
 
 CallRow = Call | repository.CallRecord
@@ -166,7 +187,7 @@ def state_of(row: CallRow) -> CallState:
     )
 
 
-def _write(row: repository.CallRecord, state: CallState) -> None:
+def write_state(row: repository.CallRecord, state: CallState) -> None:
     """Put the state into the record (every field set here is in `CALL_STATE_COLUMNS`)."""
     row.direction = state.direction
     row.caller_num = state.caller_num
@@ -211,6 +232,8 @@ async def ingest(
         for key, row in (await repository.calls_by_keys(session, pbx, keys)).items():
             state = state_of(row)
             touched[(pbx, key)] = _Touched(row, state, state)
+            if caches.assigned_ids.pop((pbx, key), None) is not None:
+                _unwatch(caches, (pbx, key), row)
     for event in fresh:
         entry = touched.get((event.pbx, event.call_key))
         state, effects = apply(entry.state if entry else None, event)
@@ -221,6 +244,7 @@ async def ingest(
                 direction=state.direction,
                 status=state.status,
                 started_at=state.started_at or event.at,
+                id=caches.assigned_ids.pop((event.pbx, event.call_key), None),
             )
             touched[(event.pbx, event.call_key)] = _Touched(row, None, state, list(effects))
         else:
@@ -231,7 +255,7 @@ async def ingest(
     agents_before = {id(entry): entry.row.agent_user_id for entry in stored}
     to_identify: list[repository.CallRecord] = []
     for entry in touched.values():
-        _write(entry.row, entry.state)
+        write_state(entry.row, entry.state)
         caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
         if caller_changed and entry.state.caller_num:
             to_identify.append(entry.row)
@@ -253,6 +277,18 @@ async def ingest(
     await _keep_unanswered_rings(session, fresh, touched)
     _send_followups(session, touched.values())
     return await _notifications(session, policy, caches, list(touched.values()), owners)
+
+
+def _unwatch(caches: IngestCaches, key: tuple[str, str], row: repository.CallRecord) -> None:
+    """A call popped ahead under a reserved id turned out to be stored already (its
+    call_key came back): pop it the usual way from now on."""
+    log.warning(
+        "call %s/%s is stored as #%s already: its early pops carried another id",
+        key[0],
+        key[1],
+        row.id,
+    )
+    caches.unwatched.add(key)
 
 
 def _ring_facts(row: repository.CallRecord) -> repository.RingCallFacts:
@@ -302,24 +338,12 @@ async def _identify_callers(
 ) -> dict[str, list[Owner]]:
     """Find the callers' cards by number (or make them, with auto-create), as at ring time;
     the owners found, by number (one query for all the rows)."""
-    lookups: list[tuple[CallRow, str]] = []
-    for row in rows:
-        number = policy.phones.e164(row.caller_num)
-        row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
-        if number is None:
-            continue
-        row.caller_e164 = number
-        if number not in policy.company_numbers and row.direction is not Direction.INTERNAL:
-            lookups.append((row, number))
+    lookups = [(row, number) for row in rows if (number := caller_lookup(policy, row))]
     found = await clients.owners_by_e164(session, {number for _, number in lookups})
     for row, number in lookups:
         owners = found[number]
-        if len(owners) == 1:
-            row.client_id = owners[0].client_id
-            row.organization_id = owners[0].organization_id
-        elif owners and len({o.organization_id for o in owners}) == 1:
-            row.organization_id = owners[0].organization_id
-        elif not owners and policy.auto_create_clients and row.direction is Direction.INBOUND:
+        match_owners(row, owners)
+        if creates_client(policy, row, owners):
             client = Client(name=row.caller_name.strip() or number)
             session.add(client)
             await session.flush()
@@ -330,6 +354,33 @@ async def _identify_callers(
             row.client_auto_created = True
             found.pop(number)  # the number has an owner now: looked up again for its card
     return found
+
+
+def caller_lookup(policy: IngestPolicy, row: CallRow) -> str | None:
+    """Set the row's E.164 numbers; the number its caller's card is looked up by (None:
+    an unusable number, the company's own, or an internal call)."""
+    number = policy.phones.e164(row.caller_num)
+    row.callee_e164 = policy.phones.e164(row.callee_num) if row.callee_num else None
+    if number is None:
+        return None
+    row.caller_e164 = number
+    if number in policy.company_numbers or row.direction is Direction.INTERNAL:
+        return None
+    return number
+
+
+def match_owners(row: CallRow, owners: Sequence[Owner]) -> None:
+    """Link the call to the one client owning its number, or to the one organisation."""
+    if len(owners) == 1:
+        row.client_id = owners[0].client_id
+        row.organization_id = owners[0].organization_id
+    elif owners and len({o.organization_id for o in owners}) == 1:
+        row.organization_id = owners[0].organization_id
+
+
+def creates_client(policy: IngestPolicy, row: CallRow, owners: Sequence[Owner]) -> bool:
+    """Whether ingest makes a client card for this caller (auto-create, unknown number)."""
+    return not owners and policy.auto_create_clients and row.direction is Direction.INBOUND
 
 
 async def identify_caller(session: AsyncSession, policy: IngestPolicy, row: Call) -> None:
@@ -358,6 +409,8 @@ async def _notifications(
         for entry in touched
         for effect in entry.effects
     }
+    if caches.ring_claims:
+        await _settle_claims(caches, touched, targets)
     ringing = [
         entry.row
         for entry in touched
@@ -386,6 +439,52 @@ async def _notifications(
         else:
             caches.cards.unrung.discard(key)
     return out
+
+
+async def _settle_claims(
+    caches: IngestCaches, touched: list[_Touched], targets: dict[int, list[int]]
+) -> None:
+    """Take out of `targets` the rings popped ahead of this batch (`early_pops`), and wait
+    for every pop of these calls still in flight, so that nothing later about a call
+    reaches a user before its pop does. The rings of a call popped under a wrong id
+    (`_unwatch`) are published again, with the stored one."""
+    claims = caches.ring_claims
+    for entry in touched:
+        key = (entry.row.pbx, entry.row.call_key)
+        by_topic = claims.get(key)
+        if by_topic is None:
+            continue
+        for effect in entry.effects:
+            if isinstance(effect, RingStarted) and key not in caches.unwatched:
+                kept = []
+                for uid in targets[id(effect)]:
+                    queue = by_topic.get(user_topic(uid))
+                    claim: asyncio.Future[bool] | None = queue.popleft() if queue else None
+                    if claim is not None and await _settled(claim):
+                        continue
+                    kept.append(uid)
+                targets[id(effect)] = kept
+        for queue in by_topic.values():
+            for pending in list(queue):
+                await _settled(pending)
+        for topic in [topic for topic, queue in by_topic.items() if not queue]:
+            del by_topic[topic]
+        if not by_topic or key in caches.unwatched or entry.state.status is CallStatus.ENDED:
+            claims.pop(key, None)
+
+
+CLAIM_WAIT_S = 5.0
+"""How long a batch waits for an early pop in flight before it pops the ring itself."""
+
+
+async def _settled(claim: asyncio.Future[bool]) -> bool:
+    """Whether the early pop went out (False also when it is still out after
+    `CLAIM_WAIT_S`: a stuck pop must not hold the call records up)."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(claim), CLAIM_WAIT_S)
+    except TimeoutError:
+        log.warning("an early pop is still out after %.0f s: the batch pops it", CLAIM_WAIT_S)
+        return False
 
 
 def _may_ring(row: CallRow) -> bool:

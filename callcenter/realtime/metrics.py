@@ -4,7 +4,8 @@ and open websocket streams, counted by wrapping whichever `Streams` the settings
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -12,6 +13,19 @@ from callcenter.realtime.streams import OutgoingEvent, StreamEvent, Streams, Sub
 
 
 class StreamMetrics:
+    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, StreamMetrics]] = (
+        WeakKeyDictionary()
+    )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> StreamMetrics:
+        """The metrics of `registry` (one set per registry: every streams client of a
+        process counts into it)."""
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.published = Counter(
             "callcenter_events_published",

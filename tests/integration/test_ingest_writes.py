@@ -11,7 +11,7 @@ from sqlalchemy import select
 from callcenter.calls.ingest import CallEventSink
 from callcenter.calls.models import Call
 from callcenter.calls.repository import CALL_STATE_COLUMNS, CallRecord
-from callcenter.calls.service import _write
+from callcenter.calls.service import write_state
 from callcenter.calls.state import CallState, CallStatus
 from callcenter.context import AppContext
 from callcenter.events import (
@@ -80,9 +80,9 @@ async def test_given_calls_changed_in_different_ways_then_one_update_writes_them
 
 
 def test_given_a_state_when_written_then_it_sets_exactly_the_updated_state_columns() -> None:
-    # The UPDATE of a changed call writes `CALL_STATE_COLUMNS`: a field `_write` sets but
+    # The UPDATE of a changed call writes `CALL_STATE_COLUMNS`: a field `write_state` sets but
     # the list lacks would never reach the database; one in the list that nothing sets but
-    # `_write` and the agent lookup would be written blindly.
+    # `write_state` and the agent lookup would be written blindly.
     class Recorder:
         def __init__(self) -> None:
             object.__setattr__(self, "names", set())
@@ -91,7 +91,7 @@ def test_given_a_state_when_written_then_it_sets_exactly_the_updated_state_colum
             self.names.add(name)
 
     row = Recorder()
-    _write(cast(CallRecord, row), CallState(pbx="default", call_key="k", started_at=T0))
+    write_state(cast(CallRecord, row), CallState(pbx="default", call_key="k", started_at=T0))
 
     assert row.names == set(CALL_STATE_COLUMNS) - {"agent_user_id"}
 
