@@ -249,19 +249,14 @@ async def test_given_a_call_key_stored_before_its_watch_then_the_stored_call_is_
 
 
 @pytest.mark.parametrize(
-    ("database", "early_pops"), [("postgres", False), ("sqlite", True), ("sqlite", False)]
+    ("database_url", "early_pops"),
+    [("postgres", False), ("sqlite", True), ("sqlite", False)],
+    indirect=["database_url"],
 )
 async def test_given_the_default_or_sqlite_then_rings_pop_only_after_their_commit(
-    request: pytest.FixtureRequest, database: str, early_pops: bool
+    settings: Settings, early_pops: bool
 ) -> None:
-    url = request.getfixturevalue("pg_url" if database == "postgres" else "sqlite_url")
-    settings = Settings(
-        database_url=url,
-        redis_url="",
-        early_pops=early_pops,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    ctx = build_context(settings)
+    ctx = build_context(settings.model_copy(update={"early_pops": early_pops}))
     try:
         assert ctx.call_event_sink().early is None
     finally:
