@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from callcenter.auth.ratelimit import LoginRateLimiter
-from callcenter.calls.early_pops import EarlyPops, EarlyPopsFactory, LaneParts
+from callcenter.calls.early_pops import EarlyPopMetrics, EarlyPops, EarlyPopsFactory, LaneParts
 from callcenter.calls.ingest import CallEventSink, WriteFence
 from callcenter.calls.service import IngestPolicy
 from callcenter.config import Settings
@@ -98,7 +98,10 @@ class AppContext:
 
             return LaneParts(make_sessionmaker(engine), streams, close)
 
-        return lambda policy, caches: EarlyPops(parts, policy, caches, own_thread=own_thread)
+        metrics = EarlyPopMetrics.of(self.metrics)
+        return lambda policy, caches: EarlyPops(
+            parts, policy, caches, metrics, own_thread=own_thread
+        )
 
     def _ingest_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         """Sessions for the call sinks: on a server database, a small pool without pre-ping.

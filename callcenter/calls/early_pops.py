@@ -30,8 +30,10 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,6 +89,32 @@ LanePartsFactory = Callable[[], LaneParts]
 EarlyPopsFactory = Callable[[IngestPolicy, IngestCaches], "EarlyPops"]
 
 
+class EarlyPopMetrics:
+    """Rings popped early, and rings left to the batches (one set per registry)."""
+
+    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, EarlyPopMetrics]] = (
+        WeakKeyDictionary()
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        rings = Counter(
+            "callcenter_early_pops",
+            "Rings of watched calls: popped before their batch committed, or left to the"
+            " batch (a card that needs a write, a database or streams error, a lane that is off).",
+            ["result"],
+            registry=registry,
+        )
+        self.popped = rings.labels("popped")
+        self.left_to_batch = rings.labels("left_to_batch")
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> EarlyPopMetrics:
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
+
+
 class EarlyPops:
     """One adapter's early pops: the watch over its live calls (on the adapter's loop) and
     the lane that pops.
@@ -103,6 +131,7 @@ class EarlyPops:
         parts: LanePartsFactory,
         policy: IngestPolicy,
         caches: IngestCaches,
+        metrics: EarlyPopMetrics,
         *,
         own_thread: bool = False,
         reserve: int = 256,
@@ -129,8 +158,7 @@ class EarlyPops:
         self._refilling = False
         self._off = False
         """Set when the lane could not start: every ring is left to ingest then."""
-        self.popped = 0
-        self.handed_back = 0
+        self._metrics = metrics
 
     def observe(self, events: Sequence[CallEvent]) -> None:
         """Fold live call events (in arrival order, before the sink gets them) and pop the
@@ -294,8 +322,7 @@ class EarlyPops:
         for ring, went_out in zip(rings, popped, strict=True):
             if not ring.done.done():
                 ring.done.set_result(went_out)
-            self.popped += went_out
-            self.handed_back += not went_out
+            (self._metrics.popped if went_out else self._metrics.left_to_batch).inc()
 
     def _refilled(self) -> None:
         self._refilling = False
