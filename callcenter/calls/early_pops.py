@@ -27,6 +27,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from callcenter.calls.service import (
 )
 from callcenter.calls.state import CallState, CallStatus, RingStarted, apply
 from callcenter.clients import service as clients
+from callcenter.clients.schemas import Owner
 from callcenter.events import CallEvent, CallStarted
 from callcenter.realtime.streams import OutgoingEvent, Streams, user_topic
 
@@ -283,7 +285,7 @@ class EarlyPops:
             log.exception("early pops are off: their lane could not start")
             self._off = True
             rings, self._rings = self._rings, []
-            self._to_adapter(self._finish, rings, [False] * len(rings), {})
+            self._to_adapter(self._finish, rings, [False] * len(rings), {}, {})
             return
         try:
             while True:
@@ -292,17 +294,17 @@ class EarlyPops:
                 if self._rings:
                     rings, self._rings = self._rings, []
                     try:
-                        popped, cards = await self._pop(parts, rings)
+                        popped, cards, owners = await self._pop(parts, rings)
                     except Exception:
                         log.exception("%d rings left to the call records' batches", len(rings))
-                        popped, cards = [False] * len(rings), {}
-                    self._to_adapter(self._finish, rings, popped, cards)
+                        popped, cards, owners = [False] * len(rings), {}, {}
+                    self._to_adapter(self._finish, rings, popped, cards, owners)
                 if len(self._ids) < self._reserve // 2:
                     await self._reserve_ids(parts)
                     self._to_adapter(self._refilled)
         finally:
             rings, self._rings = self._rings, []
-            self._to_adapter(self._finish, rings, [False] * len(rings), {})
+            self._to_adapter(self._finish, rings, [False] * len(rings), {}, {})
             await parts.close()
 
     def _to_adapter(self, callback: Callable[..., None], *args: Any) -> None:
@@ -314,11 +316,20 @@ class EarlyPops:
             callback(*args)
 
     def _finish(
-        self, rings: list[_Ring], popped: list[bool], cards: dict[tuple[str, str], Card]
+        self,
+        rings: list[_Ring],
+        popped: list[bool],
+        cards: dict[tuple[str, str], Card],
+        owners: dict[str, list[Owner]],
     ) -> None:
-        """On the adapter's loop: keep the cards for ingest, settle the claims."""
+        """On the adapter's loop: keep the cards and owners for ingest, settle the claims."""
         for key, card in cards.items():
             self._caches.cards.put(key, card)
+        if len(self._caches.lane_owners) > self._max_watched:
+            self._caches.lane_owners.clear()  # left by calls ingest identified first
+        read_at = time.monotonic()
+        for number, found in owners.items():
+            self._caches.lane_owners[number] = (read_at, found)
         for ring, went_out in zip(rings, popped, strict=True):
             if not ring.done.done():
                 ring.done.set_result(went_out)
@@ -329,10 +340,14 @@ class EarlyPops:
 
     async def _pop(
         self, parts: LaneParts, rings: list[_Ring]
-    ) -> tuple[list[bool], dict[tuple[str, str], Card]]:
+    ) -> tuple[list[bool], dict[tuple[str, str], Card], dict[str, list[Owner]]]:
         """Publish the rings' pops (one query per kind for all of them, one publish);
-        whether each went out, and the cards made."""
-        nothing: tuple[list[bool], dict[tuple[str, str], Card]] = ([False] * len(rings), {})
+        whether each went out, the cards made and the owners read."""
+        nothing: tuple[list[bool], dict[tuple[str, str], Card], dict[str, list[Owner]]] = (
+            [False] * len(rings),
+            {},
+            {},
+        )
         try:
             async with parts.sessionmaker() as session:
                 records = [self._record(ring) for ring in rings]
@@ -366,7 +381,7 @@ class EarlyPops:
             # Dropped by the streams: ingest publishes them once the streams are back.
             return nothing
         chosen = set(outgoing)
-        return [index in chosen for index in range(len(rings))], cards
+        return [index in chosen for index in range(len(rings))], cards, owners
 
     def _record(self, ring: _Ring) -> repository.CallRecord:
         state = ring.state

@@ -149,6 +149,12 @@ class IngestCaches:
     ring_claims: RingClaims = field(default_factory=dict)
     unwatched: set[tuple[str, str]] = field(default_factory=set)
     """Calls ingest found stored under another id than the one reserved: not popped early."""
+    lane_owners: dict[str, tuple[float, list[Owner]]] = field(default_factory=dict)
+    """Owners of caller numbers the early pops just read, by number (when read, monotonic):
+    ingest takes them instead of reading them again, within `LANE_OWNERS_FRESH_S`."""
+
+
+LANE_OWNERS_FRESH_S = 5.0
 
 
 CallRow = Call | repository.CallRecord
@@ -259,7 +265,7 @@ async def ingest(
         caller_changed = entry.before is None or entry.before.caller_num != entry.state.caller_num
         if caller_changed and entry.state.caller_num:
             to_identify.append(entry.row)
-    owners = await _identify_callers(session, policy, to_identify)
+    owners = await _identify_callers(session, policy, to_identify, caches.lane_owners)
     await _attach_agent_users(session, caches.agents, [e.row for e in touched.values()])
     await repository.insert_calls(session, [e.row for e in touched.values() if e.before is None])
     await repository.update_call_states(
@@ -334,12 +340,18 @@ async def _attach_agent_users(
 
 
 async def _identify_callers(
-    session: AsyncSession, policy: IngestPolicy, rows: Sequence[CallRow]
+    session: AsyncSession,
+    policy: IngestPolicy,
+    rows: Sequence[CallRow],
+    lane_owners: dict[str, tuple[float, list[Owner]]] | None = None,
 ) -> dict[str, list[Owner]]:
     """Find the callers' cards by number (or make them, with auto-create), as at ring time;
-    the owners found, by number (one query for all the rows)."""
+    the owners found, by number (one query for all the rows, but for the numbers the early
+    pops read a moment ago: `lane_owners`, taken out of it)."""
     lookups = [(row, number) for row in rows if (number := caller_lookup(policy, row))]
-    found = await clients.owners_by_e164(session, {number for _, number in lookups})
+    numbers = {number for _, number in lookups}
+    found = _fresh_lane_owners(lane_owners, numbers) if lane_owners else {}
+    found.update(await clients.owners_by_e164(session, numbers - found.keys()))
     for row, number in lookups:
         owners = found[number]
         match_owners(row, owners)
@@ -353,6 +365,18 @@ async def _identify_callers(
             row.client_id = client.id
             row.client_auto_created = True
             found.pop(number)  # the number has an owner now: looked up again for its card
+    return found
+
+
+def _fresh_lane_owners(
+    lane_owners: dict[str, tuple[float, list[Owner]]], numbers: Iterable[str]
+) -> dict[str, list[Owner]]:
+    now = time.monotonic()
+    found: dict[str, list[Owner]] = {}
+    for number in numbers:
+        read = lane_owners.pop(number, None)
+        if read is not None and now - read[0] <= LANE_OWNERS_FRESH_S:
+            found[number] = read[1]
     return found
 
 

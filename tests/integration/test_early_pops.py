@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from callcenter.auth.models import Role
 from callcenter.calls import service
@@ -137,6 +138,22 @@ async def _next(subscription: Subscription, within_s: float = 10.0) -> dict[str,
     return found
 
 
+@contextmanager
+def _statements(ctx: AppContext) -> Iterator[list[str]]:
+    """The SQL the call sinks run meanwhile."""
+    assert ctx.ingest_engine is not None
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(ctx.ingest_engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(ctx.ingest_engine.sync_engine, "before_cursor_execute", note)
+
+
 def _rings(ctx: AppContext, result: str) -> float | None:
     """The `callcenter_early_pops_total` count of `result` on the context's /metrics."""
     return ctx.metrics.get_sample_value("callcenter_early_pops_total", {"result": result})
@@ -177,9 +194,13 @@ async def test_given_a_slow_database_write_then_the_ring_pops_before_its_batch_c
     assert pop["card"]["known"] is True
     assert pop["call"]["client_id"] is not None
     popped_id = pop["call"]["id"]
-    release.set()
-    await holder
-    await batch
+    with _statements(context) as run:
+        release.set()
+        await holder
+        await batch
+    # The batch took the caller's owners the pop had just read instead of reading them again.
+    assert not [sql for sql in run if "FROM phones" in sql]
+    assert [sql for sql in run if "INSERT INTO calls" in sql]
     async with context.sessionmaker() as session:
         stored = (await session.execute(select(Call).where(Call.call_key == "c1"))).scalar_one()
     assert stored.id == popped_id
