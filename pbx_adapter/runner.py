@@ -17,13 +17,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
-from weakref import WeakKeyDictionary
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from callcenter.calls.state import CallState
 from callcenter.events import CallEvent, PbxEvent, is_call_event
+from callcenter.metric_sets import PerRegistry
 from pbx_adapter.ami import AmiClient
 from pbx_adapter.frames import Frame
 from pbx_adapter.lease import LeaseGrant, Leaseholder, LeaseLost, PbxLease
@@ -55,12 +55,8 @@ class CallObserver(Protocol):
         the queued ones were dropped."""
 
 
-class PipelineMetrics:
+class PipelineMetrics(PerRegistry):
     """How far behind the PBX the call records are, per PBX (one set per registry)."""
-
-    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, PipelineMetrics]] = (
-        WeakKeyDictionary()
-    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.apply_lag = Histogram(
@@ -77,13 +73,6 @@ class PipelineMetrics:
             ["pbx", "stage"],
             registry=registry,
         )
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> PipelineMetrics:
-        found = cls._by_registry.get(registry)
-        if found is None:
-            found = cls._by_registry[registry] = cls(registry)
-        return found
 
 
 class EventPipeline:

@@ -31,8 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -54,6 +53,7 @@ from callcenter.calls.state import CallState, CallStatus, RingStarted, apply
 from callcenter.clients import service as clients
 from callcenter.clients.schemas import Owner
 from callcenter.events import CallEvent, CallStarted
+from callcenter.metric_sets import PerRegistry
 from callcenter.realtime.streams import OutgoingEvent, Streams, user_topic
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,8 @@ LanePartsFactory = Callable[[], LaneParts]
 EarlyPopsFactory = Callable[[IngestPolicy, IngestCaches], "EarlyPops"]
 
 
-class EarlyPopMetrics:
+class EarlyPopMetrics(PerRegistry):
     """Rings popped early, and rings left to the batches (one set per registry)."""
-
-    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, EarlyPopMetrics]] = (
-        WeakKeyDictionary()
-    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         rings = Counter(
@@ -108,13 +104,6 @@ class EarlyPopMetrics:
         )
         self.popped = rings.labels("popped")
         self.left_to_batch = rings.labels("left_to_batch")
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> EarlyPopMetrics:
-        found = cls._by_registry.get(registry)
-        if found is None:
-            found = cls._by_registry[registry] = cls(registry)
-        return found
 
 
 class EarlyPops:

@@ -4,28 +4,15 @@ and open websocket streams, counted by wrapping whichever `Streams` the settings
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from callcenter.metric_sets import PerRegistry
 from callcenter.realtime.streams import OutgoingEvent, StreamEvent, Streams, Subscription
 
 
-class StreamMetrics:
-    _by_registry: ClassVar[WeakKeyDictionary[CollectorRegistry, StreamMetrics]] = (
-        WeakKeyDictionary()
-    )
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> StreamMetrics:
-        """The metrics of `registry` (one set per registry: every streams client of a
-        process counts into it)."""
-        found = cls._by_registry.get(registry)
-        if found is None:
-            found = cls._by_registry[registry] = cls(registry)
-        return found
-
+class StreamMetrics(PerRegistry):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.published = Counter(
             "callcenter_events_published",

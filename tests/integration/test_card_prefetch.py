@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter.auth.models import Role
 from callcenter.calls.ingest import CallEventSink
@@ -23,18 +24,19 @@ T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
 @contextmanager
-def statements(ctx: AppContext) -> Iterator[list[str]]:
-    """The SQL run on the context's engine meanwhile."""
+def statements(ctx: AppContext, engine: AsyncEngine | None = None) -> Iterator[list[str]]:
+    """The SQL run on the context's engine (or on `engine`) meanwhile."""
+    watched = (engine or ctx.engine).sync_engine
     seen: list[str] = []
 
     def note(*args: Any) -> None:
         seen.append(str(args[2]))
 
-    event.listen(ctx.engine.sync_engine, "before_cursor_execute", note)
+    event.listen(watched, "before_cursor_execute", note)
     try:
         yield seen
     finally:
-        event.remove(ctx.engine.sync_engine, "before_cursor_execute", note)
+        event.remove(watched, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from callcenter.auth.models import Role
 from callcenter.calls import service
@@ -37,6 +36,7 @@ from callcenter.events import (
 )
 from callcenter.realtime.streams import Subscription, user_topic
 from tests.factories import make_user
+from tests.integration.test_card_prefetch import statements
 from tests.redis_streams_support import STREAMS_REDIS_URL, delete_keys, need_streams_redis
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -138,22 +138,6 @@ async def _next(subscription: Subscription, within_s: float = 10.0) -> dict[str,
     return found
 
 
-@contextmanager
-def _statements(ctx: AppContext) -> Iterator[list[str]]:
-    """The SQL the call sinks run meanwhile."""
-    assert ctx.ingest_engine is not None
-    seen: list[str] = []
-
-    def note(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(ctx.ingest_engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(ctx.ingest_engine.sync_engine, "before_cursor_execute", note)
-
-
 def _rings(ctx: AppContext, result: str) -> float | None:
     """The `callcenter_early_pops_total` count of `result` on the context's /metrics."""
     return ctx.metrics.get_sample_value("callcenter_early_pops_total", {"result": result})
@@ -194,7 +178,8 @@ async def test_given_a_slow_database_write_then_the_ring_pops_before_its_batch_c
     assert pop["card"]["known"] is True
     assert pop["call"]["client_id"] is not None
     popped_id = pop["call"]["id"]
-    with _statements(context) as run:
+    assert context.ingest_engine is not None
+    with statements(context, context.ingest_engine) as run:
         release.set()
         await holder
         await batch
